@@ -1,0 +1,81 @@
+import {
+  AzureCliCredential,
+  ClientCertificateCredential,
+  ClientSecretCredential,
+  DefaultAzureCredential,
+  ManagedIdentityCredential,
+  WorkloadIdentityCredential,
+  type TokenCredential,
+} from '@azure/identity';
+
+import type { CredentialKind } from '../config.js';
+
+/**
+ * Builds the @azure/identity credential named by --credential. Each reads the
+ * standard AZURE_* variables, so that the same deployment manifests work for
+ * the proxy as for any Azure SDK application. Missing variables are reported
+ * here, at start-up, rather than at the first token request.
+ */
+export function createCredential(
+  kind: CredentialKind,
+  env: NodeJS.ProcessEnv,
+  disableInstanceDiscovery: boolean,
+): TokenCredential {
+  const common = {
+    authorityHost: env.AZURE_AUTHORITY_HOST,
+    disableInstanceDiscovery,
+  };
+  const need = (...names: string[]): string[] => {
+    const missing = names.filter((name) => !env[name]);
+    if (missing.length > 0) {
+      throw new CredentialConfigError(
+        `--credential ${kind} needs ${missing.join(', ')} in the environment`,
+      );
+    }
+    return names.map((name) => env[name]!);
+  };
+
+  switch (kind) {
+    case 'client-secret': {
+      const [tenant, client, secret] = need(
+        'AZURE_TENANT_ID',
+        'AZURE_CLIENT_ID',
+        'AZURE_CLIENT_SECRET',
+      );
+      return new ClientSecretCredential(tenant, client, secret, common);
+    }
+    case 'client-certificate': {
+      const [tenant, client, path] = need(
+        'AZURE_TENANT_ID',
+        'AZURE_CLIENT_ID',
+        'AZURE_CLIENT_CERTIFICATE_PATH',
+      );
+      return new ClientCertificateCredential(
+        tenant,
+        client,
+        { certificatePath: path, certificatePassword: env.AZURE_CLIENT_CERTIFICATE_PASSWORD },
+        common,
+      );
+    }
+    case 'workload-identity': {
+      const [tenantId, clientId, tokenFilePath] = need(
+        'AZURE_TENANT_ID',
+        'AZURE_CLIENT_ID',
+        'AZURE_FEDERATED_TOKEN_FILE',
+      );
+      return new WorkloadIdentityCredential({ tenantId, clientId, tokenFilePath, ...common });
+    }
+    case 'managed-identity':
+      return env.AZURE_CLIENT_ID
+        ? new ManagedIdentityCredential(env.AZURE_CLIENT_ID)
+        : new ManagedIdentityCredential();
+    case 'azure-cli':
+      return new AzureCliCredential({ tenantId: env.AZURE_TENANT_ID });
+    case 'default':
+      return new DefaultAzureCredential(common);
+  }
+}
+
+export class CredentialConfigError extends Error {
+  readonly code = 'ERR_CREDENTIAL_CONFIG';
+}

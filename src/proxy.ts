@@ -1,0 +1,136 @@
+import type { Server, Socket } from 'node:net';
+
+import type { Metrics } from './admin/metrics.js';
+import { Rotation } from './auth/rotation.js';
+import { TokenUnavailableError, type TokenSource } from './auth/token-source.js';
+import type { Config } from './config.js';
+import { listen } from './listener.js';
+import type { Logger } from './log.js';
+import { encodeError } from './resp/encode.js';
+import { Session } from './session/session.js';
+import { Dialer, type Upstream } from './upstream/dial.js';
+import { UpstreamError } from './upstream/errors.js';
+import { unblockClient } from './upstream/unblock.js';
+
+/**
+ * Proxy owns the listeners and the sessions they accept, and connects them to
+ * the token source: each session gets an authenticated upstream connection,
+ * and every new token reaches every open session through the rotation.
+ */
+export class Proxy {
+  readonly sessions = new Set<Session>();
+  readonly dialer: Dialer;
+  private readonly servers: Server[] = [];
+  private readonly rotation: Rotation;
+  private nextId = 1;
+  private draining = false;
+  /** Addresses actually bound, in --listen order. */
+  readonly addresses: string[] = [];
+
+  constructor(
+    private readonly config: Config,
+    private readonly tokens: TokenSource,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.dialer = new Dialer({
+      host: config.upstream.host,
+      port: config.upstream.port,
+      servername: config.tls.servername,
+      ca: config.tls.ca,
+      connectTimeoutMs: config.connectTimeoutMs,
+    });
+    this.rotation = new Rotation(tokens, () => this.sessions, log, metrics);
+  }
+
+  get listening(): boolean {
+    return this.servers.length > 0 && !this.draining;
+  }
+
+  async start(): Promise<void> {
+    for (const address of this.config.listen) {
+      const listener = await listen(address, (socket) => this.accept(socket), this.config.unixSocketMode);
+      this.servers.push(listener.server);
+      this.addresses.push(listener.address);
+      this.log.info({ event: 'listening', address: listener.address }, 'accepting clients');
+    }
+  }
+
+  private accept(socket: Socket): void {
+    const max = this.config.maxConnections;
+    if (this.draining || (max > 0 && this.sessions.size >= max)) {
+      const reason = this.draining ? 'draining' : 'max_connections';
+      this.metrics.clientsRefused.inc({ reason });
+      socket.on('error', () => undefined);
+      socket.end(encodeError(
+        this.draining ? 'ERR redis-entra-proxy is shutting down' : 'ERR max number of clients reached',
+      ));
+      return;
+    }
+    this.metrics.clientsAccepted.inc();
+    this.metrics.clientsOpen.inc();
+    const id = `s${this.nextId++}`;
+    const session = new Session(id, socket, {
+      tokens: this.tokens,
+      metrics: this.metrics,
+      log: this.log,
+      clientPassword: this.config.clientPassword,
+      acquire: () => this.acquire(),
+      release: (upstream, reusable) => this.release(upstream, reusable),
+      unblock: (clientId) => this.unblock(clientId),
+      closed: (s) => {
+        this.sessions.delete(s);
+        this.metrics.clientsOpen.dec();
+      },
+    });
+    this.sessions.add(session);
+  }
+
+  /** An authenticated upstream connection, or an UpstreamError saying why not. */
+  async acquire(): Promise<Upstream> {
+    const started = process.hrtime.bigint();
+    let token;
+    try {
+      token = await this.tokens.get(this.config.connectTimeoutMs);
+    } catch (err) {
+      this.metrics.upstreamDialFailures.inc({ reason: 'no_token' });
+      const why = err instanceof TokenUnavailableError ? err.message : String(err);
+      throw new UpstreamError('ERR_TOKEN_UNAVAILABLE', 'no_token', `no access token: ${why}`);
+    }
+    try {
+      const upstream = await this.dialer.dial(token);
+      this.metrics.upstreamOpen.inc();
+      upstream.socket.once('close', () => this.metrics.upstreamOpen.dec());
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.metrics.upstreamHandshake.observe(seconds);
+      return upstream;
+    } catch (err) {
+      const reason = err instanceof UpstreamError ? err.reason : 'unknown';
+      this.metrics.upstreamDialFailures.inc({ reason });
+      if (reason === 'auth_rejected') this.tokens.refreshSoon();
+      throw err;
+    }
+  }
+
+  release(upstream: Upstream, _reusable: boolean): void {
+    upstream.socket.destroy();
+  }
+
+  private async unblock(clientId: number): Promise<void> {
+    const token = this.tokens.current();
+    if (token === null) throw new Error('no valid token to open the unblocking connection');
+    await unblockClient(this.dialer, token, clientId);
+  }
+
+  /** Stops accepting; existing sessions continue. */
+  async stopListening(): Promise<void> {
+    this.draining = true;
+    await Promise.all(this.servers.map((server) => new Promise((r) => server.close(r))));
+  }
+
+  /** Closes every session at once. */
+  closeAll(reason: string): void {
+    for (const session of [...this.sessions]) session.close(reason);
+    this.rotation.stop();
+  }
+}

@@ -1,0 +1,260 @@
+import { Kind, classify, needsArguments } from './commands.js';
+import { ProtocolError } from './errors.js';
+import { splitInline } from './inline.js';
+
+const CR = 13;
+const LF = 10;
+
+/** Limits as redis-server applies them to its clients. */
+export const MAX_MULTIBULK = 1024 * 1024;
+export const MAX_BULK = 512 * 1024 * 1024;
+export const MAX_INLINE = 64 * 1024;
+/** Longest command name classified; longer names are Plain commands. */
+const MAX_NAME = 32;
+
+const enum State {
+  /** Next byte starts a command. */
+  Start,
+  /** Expecting a `$len` header of the next argument. */
+  BulkHeader,
+  /** Inside an argument payload (plus its CRLF). */
+  Payload,
+}
+
+/**
+ * RequestScanner finds the end of each command a client sends (RESP
+ * multibulk or inline) and classifies it, without copying ordinary commands.
+ * After `scan` returns an end offset, `kind` says what the command was and,
+ * for kinds the proxy acts upon, `args` holds its arguments (name first).
+ * Large arguments of Plain commands are skipped by length, never buffered.
+ */
+export class RequestScanner {
+  kind: Kind = Kind.Empty;
+  args: Buffer[] | null = null;
+  /** True when the last command was an inline one. */
+  inline = false;
+
+  private state = State.Start;
+  private remaining = 0;
+  private argc = 0;
+  private skip = 0;
+  private carry: Buffer | null = null;
+  private capture: Buffer | null = null;
+  private captureLength = 0;
+  /** The carried inline line holds a NUL byte. */
+  private nul = false;
+
+  /** True once the command being scanned has been classified (`kind` is final). */
+  get named(): boolean {
+    return this.state !== State.Start && this.remaining < this.argc;
+  }
+
+  get atBoundary(): boolean {
+    return this.state === State.Start && this.carry === null;
+  }
+
+  /**
+   * Scans `buf` from `pos`. Returns the offset just past the end of the
+   * command, or -1 when the chunk ends first. Throws ProtocolError.
+   */
+  scan(buf: Buffer, pos: number): number {
+    const end = buf.length;
+    for (;;) {
+      switch (this.state) {
+        case State.Start: {
+          if (pos >= end) return -1;
+          const first = this.carry !== null ? this.carry[0] : buf[pos];
+          if (first !== 0x2a /* * */) return this.inlineCommand(buf, pos);
+          const line = this.line(buf, pos, 'mbulk');
+          if (line === null) return -1;
+          pos = line.next;
+          const n = readCount(line, 'multibulk');
+          if (n > MAX_MULTIBULK) throw new ProtocolError('invalid multibulk length');
+          // redis ignores `*0` and negative counts alike.
+          if (n <= 0) {
+            this.finish(Kind.Empty, false);
+            return pos;
+          }
+          this.argc = n;
+          this.remaining = n;
+          this.kind = Kind.Plain;
+          this.args = null;
+          this.inline = false;
+          this.state = State.BulkHeader;
+          break;
+        }
+        case State.BulkHeader: {
+          if (pos >= end) return -1;
+          const line = this.line(buf, pos, 'bulk');
+          if (line === null) return -1;
+          if (line.buf[line.start] !== 0x24 /* $ */) {
+            const got = String.fromCharCode(line.buf[line.start]);
+            throw new ProtocolError(`expected '$', got '${got}'`);
+          }
+          pos = line.next;
+          const n = readCount(line, 'bulk');
+          if (n < 0 || n > MAX_BULK) throw new ProtocolError('invalid bulk length');
+          this.skip = n + 2;
+          const first = this.remaining === this.argc;
+          const keep = first ? n <= MAX_NAME : this.args !== null;
+          this.capture = keep ? Buffer.allocUnsafe(n) : null;
+          this.captureLength = 0;
+          this.state = State.Payload;
+          break;
+        }
+        case State.Payload: {
+          const available = end - pos;
+          const payloadLeft = this.skip - 2;
+          if (this.capture !== null && payloadLeft > 0) {
+            const take = Math.min(payloadLeft, available);
+            buf.copy(this.capture, this.captureLength, pos, pos + take);
+            this.captureLength += take;
+          }
+          if (available < this.skip) {
+            this.skip -= available;
+            return -1;
+          }
+          // redis skips the two bytes after a payload without looking at
+          // them; checking them here would refuse commands redis runs.
+          pos += this.skip;
+          this.skip = 0;
+          this.argumentDone();
+          if (this.remaining === 0) {
+            this.state = State.Start;
+            return pos;
+          }
+          this.state = State.BulkHeader;
+          break;
+        }
+      }
+    }
+  }
+
+  private argumentDone(): void {
+    const first = this.remaining === this.argc;
+    this.remaining -= 1;
+    const value = this.capture;
+    this.capture = null;
+    if (first) {
+      this.kind = value === null ? Kind.Plain : classify(value, 0, value.length);
+      if (needsArguments(this.kind)) this.args = [value!];
+      return;
+    }
+    if (this.args !== null && value !== null) this.args.push(value);
+  }
+
+  private inlineCommand(buf: Buffer, pos: number): number {
+    let lf = buf.indexOf(LF, pos);
+    // redis looks for the newline with strchr(), which stops at a NUL byte:
+    // a line holding one never ends, and the client is dropped once more
+    // than MAX_INLINE bytes wait. Framing it here would desynchronise us.
+    if (lf >= 0 && (this.nul || buf.subarray(pos, lf).includes(0))) lf = -1;
+    if (lf < 0) {
+      const piece = buf.subarray(pos);
+      this.nul ||= piece.includes(0);
+      this.stash(piece);
+      if (this.carry!.length > MAX_INLINE) throw new ProtocolError('too big inline request');
+      return -1;
+    }
+
+    const text = this.take(buf, pos, lf);
+    if (text.length > MAX_INLINE) throw new ProtocolError('too big inline request');
+    // A bare LF ends an inline line too, as in redis.
+    const cr = text.length > 0 && text[text.length - 1] === CR ? 1 : 0;
+    const args = splitInline(text.subarray(0, text.length - cr));
+    if (args.length === 0) {
+      this.finish(Kind.Empty, true);
+    } else {
+      const name = args[0];
+      this.finish(classify(name, 0, name.length), true);
+      this.args = args;
+    }
+    return lf + 1;
+  }
+
+  private finish(kind: Kind, inline: boolean): void {
+    this.kind = kind;
+    this.args = null;
+    this.inline = inline;
+    this.state = State.Start;
+  }
+
+  /**
+   * Reads one header line starting at `pos`, joining it with bytes carried
+   * over from the previous chunk. Returns null (and carries the bytes) when
+   * the line is not complete yet.
+   */
+  private line(buf: Buffer, pos: number, what: 'mbulk' | 'bulk'): Line | null {
+    const lf = buf.indexOf(LF, pos);
+    if (lf < 0) {
+      this.stash(buf.subarray(pos));
+      if (this.carry!.length > MAX_HEADER_LINE) {
+        throw new ProtocolError(`too big ${what} count string`);
+      }
+      return null;
+    }
+    if (this.carry === null) return { buf, start: pos, lf, next: lf + 1 };
+    const joined = this.take(buf, pos, lf);
+    return { buf: joined, start: 0, lf: joined.length, next: lf + 1 };
+  }
+
+  private stash(piece: Buffer): void {
+    this.carry = this.carry === null ? Buffer.from(piece) : Buffer.concat([this.carry, piece]);
+  }
+
+  /** The line ending before buf[lf], carried bytes first; clears the carry. */
+  private take(buf: Buffer, pos: number, lf: number): Buffer {
+    const carry = this.carry;
+    this.carry = null;
+    this.nul = false;
+    if (carry === null) return buf.subarray(pos, lf);
+    return Buffer.concat([carry, buf.subarray(pos, lf)]);
+  }
+}
+
+interface Line {
+  buf: Buffer;
+  start: number;
+  /** Index of the LF in `buf`, or `buf.length` when the line was joined. */
+  lf: number;
+  /** Offset in the scanned chunk just past the LF. */
+  next: number;
+}
+
+/**
+ * A header line longer than this cannot hold a valid count. redis waits for
+ * 64 KiB before giving up; failing sooner costs a client nothing it could use.
+ */
+const MAX_HEADER_LINE = 64;
+
+/** Largest magnitudes string2ll() accepts, by sign. */
+const LLONG_MAX = '9223372036854775807';
+const LLONG_MIN = '9223372036854775808';
+
+/**
+ * Parses the count of a `*` or `$` header line, ending in CRLF, the way
+ * redis's string2ll() does: an optional '-', then no leading zero, no '+' and
+ * no blanks. Anything else is an invalid length, as redis reports it.
+ */
+function readCount(line: Line, what: 'multibulk' | 'bulk'): number {
+  const { buf, lf } = line;
+  if (lf - line.start < 2 || buf[lf - 1] !== CR) invalidLength(what);
+
+  let i = line.start + 1;
+  const to = lf - 1;
+  const negative = buf[i] === 0x2d; /* - */
+  if (negative) i++;
+  const digits = to - i;
+  if (digits === 0 || digits > 19) invalidLength(what);
+  if (buf[i] === 0x30 /* 0 */ && (digits > 1 || negative)) invalidLength(what);
+  for (let j = i; j < to; j++) {
+    if (buf[j] < 0x30 || buf[j] > 0x39) invalidLength(what);
+  }
+  const text = buf.toString('latin1', i, to);
+  if (digits === 19 && text > (negative ? LLONG_MIN : LLONG_MAX)) invalidLength(what);
+  return negative ? -Number(text) : Number(text);
+}
+
+function invalidLength(what: string): never {
+  throw new ProtocolError(`invalid ${what} length`);
+}
