@@ -183,7 +183,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedFlags
 function readRaw(argv: string[], env: NodeJS.ProcessEnv): Map<string, string | string[] | boolean> {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
   for (const spec of OPTIONS) {
-    options[spec.name] = { type: spec.boolean ? 'boolean' : 'string', multiple: spec.multiple };
+    options[spec.name] = { type: spec.boolean ? 'boolean' : 'string', multiple: spec.multiple === true };
   }
   let values: Record<string, unknown>;
   try {

@@ -1,3 +1,4 @@
+import { Carry } from './carry.js';
 import { ProtocolError } from './errors.js';
 
 const CR = 13;
@@ -30,7 +31,7 @@ export class ReplyScanner {
 
   private need = 0;
   private skip = 0;
-  private carry: Buffer | null = null;
+  private readonly carry = new Carry();
   private readonly outer: number[] = [];
   private inStreamedString = false;
 
@@ -67,14 +68,13 @@ export class ReplyScanner {
       }
       if (pos >= end) return -1;
 
-      if (this.carry !== null) {
+      if (!this.carry.empty) {
         const lf = buf.indexOf(LF, pos);
         if (lf < 0) {
           this.stash(buf, pos, end);
           return -1;
         }
-        const line = Buffer.concat([this.carry, buf.subarray(pos, lf + 1)]);
-        this.carry = null;
+        const line = this.carry.take(buf.subarray(pos, lf + 1));
         pos = lf + 1;
         this.header(line, 0, line.length - 1);
       } else {
@@ -91,10 +91,7 @@ export class ReplyScanner {
   }
 
   private stash(buf: Buffer, from: number, to: number): void {
-    const piece = buf.subarray(from, to);
-    this.carry = this.carry === null
-      ? Buffer.from(piece)
-      : Buffer.concat([this.carry, piece]);
+    this.carry.add(buf.subarray(from, to));
     if (this.carry.length > MAX_REPLY_LINE) {
       throw new ProtocolError('reply header line too long');
     }
@@ -182,7 +179,7 @@ export class ReplyScanner {
   reset(): void {
     this.need = 0;
     this.skip = 0;
-    this.carry = null;
+    this.carry.clear();
     this.outer.length = 0;
     this.inStreamedString = false;
     this.type = 0;

@@ -1,3 +1,4 @@
+import { Carry } from './carry.js';
 import { Kind, classify, needsArguments } from './commands.js';
 import { ProtocolError } from './errors.js';
 import { splitInline } from './inline.js';
@@ -38,8 +39,13 @@ export class RequestScanner {
   private remaining = 0;
   private argc = 0;
   private skip = 0;
-  private carry: Buffer | null = null;
-  private capture: Buffer | null = null;
+  private readonly carry = new Carry();
+  /**
+   * Pieces of the argument being kept. They are copied as they arrive rather
+   * than into a buffer sized from the header, so a `$536870912` header alone
+   * cannot make the proxy allocate 512 MiB.
+   */
+  private capture: Buffer[] | null = null;
   private captureLength = 0;
   /** The carried inline line holds a NUL byte. */
   private nul = false;
@@ -50,7 +56,7 @@ export class RequestScanner {
   }
 
   get atBoundary(): boolean {
-    return this.state === State.Start && this.carry === null;
+    return this.state === State.Start && this.carry.empty;
   }
 
   /**
@@ -63,7 +69,7 @@ export class RequestScanner {
       switch (this.state) {
         case State.Start: {
           if (pos >= end) return -1;
-          const first = this.carry !== null ? this.carry[0] : buf[pos];
+          const first = this.carry.empty ? buf[pos] : this.carry.first();
           if (first !== 0x2a /* * */) return this.inlineCommand(buf, pos);
           const line = this.line(buf, pos, 'mbulk');
           if (line === null) return -1;
@@ -97,7 +103,7 @@ export class RequestScanner {
           this.skip = n + 2;
           const first = this.remaining === this.argc;
           const keep = first ? n <= MAX_NAME : this.args !== null;
-          this.capture = keep ? Buffer.allocUnsafe(n) : null;
+          this.capture = keep ? [] : null;
           this.captureLength = 0;
           this.state = State.Payload;
           break;
@@ -107,7 +113,7 @@ export class RequestScanner {
           const payloadLeft = this.skip - 2;
           if (this.capture !== null && payloadLeft > 0) {
             const take = Math.min(payloadLeft, available);
-            buf.copy(this.capture, this.captureLength, pos, pos + take);
+            if (take > 0) this.capture.push(Buffer.from(buf.subarray(pos, pos + take)));
             this.captureLength += take;
           }
           if (available < this.skip) {
@@ -133,7 +139,7 @@ export class RequestScanner {
   private argumentDone(): void {
     const first = this.remaining === this.argc;
     this.remaining -= 1;
-    const value = this.capture;
+    const value = this.capture === null ? null : joinPieces(this.capture, this.captureLength);
     this.capture = null;
     if (first) {
       this.kind = value === null ? Kind.Plain : classify(value, 0, value.length);
@@ -152,8 +158,8 @@ export class RequestScanner {
     if (lf < 0) {
       const piece = buf.subarray(pos);
       this.nul ||= piece.includes(0);
-      this.stash(piece);
-      if (this.carry!.length > MAX_INLINE) throw new ProtocolError('too big inline request');
+      this.carry.add(piece);
+      if (this.carry.length > MAX_INLINE) throw new ProtocolError('too big inline request');
       return -1;
     }
 
@@ -187,29 +193,28 @@ export class RequestScanner {
   private line(buf: Buffer, pos: number, what: 'mbulk' | 'bulk'): Line | null {
     const lf = buf.indexOf(LF, pos);
     if (lf < 0) {
-      this.stash(buf.subarray(pos));
-      if (this.carry!.length > MAX_HEADER_LINE) {
+      this.carry.add(buf.subarray(pos));
+      if (this.carry.length > MAX_HEADER_LINE) {
         throw new ProtocolError(`too big ${what} count string`);
       }
       return null;
     }
-    if (this.carry === null) return { buf, start: pos, lf, next: lf + 1 };
+    if (this.carry.empty) return { buf, start: pos, lf, next: lf + 1 };
     const joined = this.take(buf, pos, lf);
     return { buf: joined, start: 0, lf: joined.length, next: lf + 1 };
   }
 
-  private stash(piece: Buffer): void {
-    this.carry = this.carry === null ? Buffer.from(piece) : Buffer.concat([this.carry, piece]);
-  }
-
   /** The line ending before buf[lf], carried bytes first; clears the carry. */
   private take(buf: Buffer, pos: number, lf: number): Buffer {
-    const carry = this.carry;
-    this.carry = null;
     this.nul = false;
-    if (carry === null) return buf.subarray(pos, lf);
-    return Buffer.concat([carry, buf.subarray(pos, lf)]);
+    if (this.carry.empty) return buf.subarray(pos, lf);
+    return this.carry.take(buf.subarray(pos, lf));
   }
+}
+
+/** One piece (the usual case: the whole argument came in one chunk) needs no copy. */
+function joinPieces(pieces: Buffer[], length: number): Buffer {
+  return pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, length);
 }
 
 interface Line {
