@@ -72,12 +72,15 @@ export class TokenSource extends EventEmitter {
   }
 
   /**
-   * A valid token, waiting up to `timeoutMs` for one when there is none.
-   * Rejects with TokenUnavailableError carrying the last failure's reason.
+   * A valid token, waiting up to `timeoutMs` for the first one. Rejects with
+   * TokenUnavailableError carrying the last failure's reason.
    */
   async get(timeoutMs: number): Promise<Token> {
     const now = this.current();
     if (now !== null) return now;
+    // Once a request has failed and no valid token is left, say so at once
+    // rather than keep every new client waiting; retries run meanwhile.
+    if (this.lastError !== null) throw new TokenUnavailableError(this.lastError);
     if (this.inFlight === null && !this.stopped) this.refreshSoon();
 
     return new Promise<Token>((resolve, reject) => {

@@ -117,7 +117,9 @@ export class ReplyScanner {
       return;
     }
 
-    if (this.type === 0 && t !== 0x7c /* | */) this.type = t;
+    // Only the annotated value is owed once a top-level attribute is done;
+    // before that, headers belong to the attribute's keys and values.
+    if (this.type === 0 && this.need === 1 && t !== 0x7c /* | */) this.type = t;
 
     switch (t) {
       case 0x2b: // + simple string

@@ -1,4 +1,6 @@
-import { rootCertificates, connect, type TLSSocket } from 'node:tls';
+import {
+  connect, createSecureContext, rootCertificates, type SecureContext, type TLSSocket,
+} from 'node:tls';
 
 import { decodeFrame, ErrorReply, type Value } from '../resp/decode.js';
 import { encodeCommand } from '../resp/encode.js';
@@ -30,11 +32,16 @@ export interface Upstream {
  * connections resume it instead of paying a full handshake.
  */
 export class Dialer {
-  private readonly ca: string[];
+  /**
+   * Built once: parsing the ~140 system CAs for every connection would cost
+   * more than the TLS handshake itself.
+   */
+  private readonly context: SecureContext;
   private tlsSession: Buffer | undefined;
 
   constructor(readonly target: UpstreamTarget) {
-    this.ca = target.ca === undefined ? [...rootCertificates] : [...rootCertificates, target.ca];
+    const ca = target.ca === undefined ? [...rootCertificates] : [...rootCertificates, target.ca];
+    this.context = createSecureContext({ ca, minVersion: 'TLSv1.2' });
   }
 
   get address(): string {
@@ -53,8 +60,7 @@ export class Dialer {
         host,
         port,
         servername: isIpAddress(servername) ? undefined : servername,
-        ca: this.ca,
-        minVersion: 'TLSv1.2',
+        secureContext: this.context,
         session: this.tlsSession,
       });
       socket.setNoDelay(true);
