@@ -21,9 +21,13 @@ export function createCredential(
   env: NodeJS.ProcessEnv,
   disableInstanceDiscovery: boolean,
 ): TokenCredential {
+  // TokenSource retries with its own backoff, for as long as the process
+  // runs; retries inside the SDK would only delay reporting each failure.
+  const retryOptions = { maxRetries: 0 };
   const common = {
     authorityHost: env.AZURE_AUTHORITY_HOST,
     disableInstanceDiscovery,
+    retryOptions,
   };
   const need = (...names: string[]): string[] => {
     const missing = names.filter((name) => !env[name]);
@@ -67,10 +71,10 @@ export function createCredential(
     }
     case 'managed-identity':
       return env.AZURE_CLIENT_ID
-        ? new ManagedIdentityCredential(env.AZURE_CLIENT_ID)
-        : new ManagedIdentityCredential();
+        ? new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID, retryOptions })
+        : new ManagedIdentityCredential({ retryOptions });
     case 'azure-cli':
-      return new AzureCliCredential({ tenantId: env.AZURE_TENANT_ID });
+      return new AzureCliCredential({ tenantId: env.AZURE_TENANT_ID, retryOptions });
     case 'default':
       return new DefaultAzureCredential(common);
   }

@@ -158,6 +158,9 @@ export class ReplyScanner {
         return;
       }
       case 0x2e: // . end of a streamed aggregate
+        // Known limit: a '.' arriving while an element is unfinished
+        // (`*?` `*2` `:1` `.`) is taken as the end; the one counter cannot
+        // tell it from a finished element. A real server never sends it.
         if (this.outer.length === 0) throw new ProtocolError("unexpected '.'");
         this.need = this.outer.pop()!;
         return;

@@ -34,13 +34,19 @@ export interface SessionContext {
   closed(session: Session): void;
 }
 
+const SIMPLE_STRING = 0x2b;
+/** A line of the MONITOR feed: `+1700000000.123456 [0 127.0.0.1:5000] "GET" "k"`. */
+const MONITOR_LINE = /^\+\d+\.\d+ \[/;
+
 /** Client input buffered while the upstream is not ready, before reading pauses. */
 const INPUT_HIGH_WATER = 1024 * 1024;
 /** Delay before retrying a failed re-authentication. */
 const REAUTH_RETRY_MS = 1000;
 
 /** Endings after which the client may still read what was written to it. */
-const GRACEFUL = new Set(['client_quit', 'client_protocol_error', 'shutdown', 'upstream_unavailable']);
+const GRACEFUL = new Set([
+  'client_closed', 'client_quit', 'client_protocol_error', 'shutdown', 'upstream_unavailable',
+]);
 
 /**
  * A Session pairs one client connection with one upstream connection, so
@@ -57,7 +63,7 @@ const GRACEFUL = new Set(['client_quit', 'client_protocol_error', 'shutdown', 'u
  * The states that decide when AUTH may be injected: normal (at any command
  * boundary), in MULTI (after EXEC or DISCARD), blocked (unblock, AUTH,
  * reissue; see blocking.ts), subscribed (RESP3 upstream; see pubsub.ts),
- * monitor (never: documented limit).
+ * monitor (AUTH is answered between the feed's lines, told apart by their timestamp).
  */
 export class Session {
   private upstream: Upstream | null = null;
@@ -92,7 +98,7 @@ export class Session {
   /** Reply frame being read whole (inspect, internal, push confirmation). */
   private frameParts: Buffer[] = [];
   private frameBytes = 0;
-  private frameMode: 'forward' | 'collect' | 'push' | 'unsolicited' = 'forward';
+  private frameMode: 'forward' | 'collect' | 'push' | 'monitor' | 'unsolicited' = 'forward';
 
   private closing = false;
   /** The client half-closed: finish its replies, then close. */
@@ -165,7 +171,18 @@ export class Session {
 
   private clientEnd(): void {
     this.clientEnded = true;
-    if (this.idle || this.upstream === null) this.close('client_closed');
+    this.finishIfEnded();
+  }
+
+  /**
+   * After the client half-closed: once every command it sent has been
+   * answered, close. A command left incomplete can never complete and is
+   * ignored, as redis-server ignores it.
+   */
+  private finishIfEnded(): void {
+    if (this.clientEnded && this.queue.empty && this.input.length === 0 && !this.closedFlag) {
+      this.close('client_closed');
+    }
   }
 
   private onClientData(chunk: Buffer): void {
@@ -202,6 +219,7 @@ export class Session {
       this.inputBytes -= chunk.length;
     }
     if (this.inputBytes <= INPUT_HIGH_WATER && !this.closing) this.client.resume();
+    this.finishIfEnded();
   }
 
   /**
@@ -539,10 +557,6 @@ export class Session {
   private injectPendingAuth(): void {
     const token = this.pendingToken;
     if (token === null || this.upstream === null || this.closedFlag) return;
-    if (this.monitor) {
-      this.deferAuth('monitor');
-      return;
-    }
     if (this.inMulti) {
       this.deferAuth('transaction');
       return;
@@ -642,7 +656,7 @@ export class Session {
       const end = this.replies.scan(chunk, pos);
       const stop = end < 0 ? chunk.length : end;
       const mode = this.frameMode;
-      if (mode === 'collect') {
+      if (mode === 'collect' || mode === 'monitor') {
         flush(pos);
         this.collect(chunk.subarray(pos, stop));
       } else {
@@ -661,8 +675,10 @@ export class Session {
         this.frameParts = [];
         this.frameBytes = 0;
       } else if (mode === 'collect') {
-        this.completeCollected();
+        this.completeCollected(this.takeFrame());
         if (this.closedFlag) return;
+      } else if (mode === 'monitor') {
+        this.monitorFrame(this.takeFrame());
       }
       const head = this.queue.peek();
       if (head !== null && head !== 'forward' && head.kind === 'local') {
@@ -672,11 +688,12 @@ export class Session {
       }
     }
     flush(chunk.length);
-    if (this.clientEnded && this.idle) this.close('client_closed');
+    this.finishIfEnded();
   }
 
   private modeFor(firstByte: number): Session['frameMode'] {
     if (firstByte === PUSH) return 'push';
+    if (this.monitor && firstByte === SIMPLE_STRING) return 'monitor';
     const head = this.queue.peek();
     if (head === 'forward') return 'forward';
     // Only MONITOR output arrives with nothing expected; anything else is
@@ -695,10 +712,31 @@ export class Session {
     this.frameBytes += piece.length;
   }
 
-  private completeCollected(): void {
+  private takeFrame(): Buffer {
     const frame = this.frameParts.length === 1 ? this.frameParts[0] : Buffer.concat(this.frameParts);
     this.frameParts = [];
     this.frameBytes = 0;
+    return frame;
+  }
+
+  /**
+   * In MONITOR mode redis-server still runs commands (AUTH among them) and
+   * answers them between the lines of its feed. Feed lines always start with
+   * a timestamp, which no reply to AUTH, PING or QUIT does.
+   */
+  private monitorFrame(frame: Buffer): void {
+    const head = this.queue.peek();
+    if (head === null || MONITOR_LINE.test(frame.toString('latin1', 0, 32))) {
+      this.toClient(frame);
+    } else if (head === 'forward') {
+      this.toClient(frame);
+      this.queue.shift();
+    } else {
+      this.completeCollected(frame);
+    }
+  }
+
+  private completeCollected(frame: Buffer): void {
     const head = this.queue.peek() as Expectation;
 
     if (head.marker === true) {

@@ -114,7 +114,9 @@ export const replyFixtures: ReplyFixture[] = [
   reply('array of nulls', ['*3\r\n$-1\r\n*-1\r\n$0\r\n\r\n'], '*'),
   reply('nested arrays', ['*2\r\n*2\r\n:1\r\n:2\r\n*1\r\n*0\r\n'], '*'),
   reply('deeply nested array', [nested(64)], '*'),
-  reply('array holding a large bulk', [Buffer.concat([toBuffer('*2\r\n'), blob(LARGE), blob('x')])], '*'),
+  reply('array holding a large bulk', [
+    Buffer.concat([toBuffer('*2\r\n'), blob(LARGE), blob('x')]),
+  ], '*'),
   reply('pipelined RESP2 replies', ['+OK\r\n', '$3\r\nbar\r\n', ':3\r\n', '-ERR no\r\n'], '+$:-'),
 
   // RESP3 scalars
@@ -156,7 +158,8 @@ export const replyFixtures: ReplyFixture[] = [
   reply('streamed string', ['$?\r\n;4\r\nHell\r\n;5\r\no wor\r\n;2\r\nld\r\n;0\r\n'], '$'),
   reply('empty streamed string', ['$?\r\n;0\r\n'], '$'),
   reply('streamed string of header-like bytes', [Buffer.concat([
-    toBuffer('$?\r\n'), blob(LARGE, ';'), blob(ALL_BYTES, ';'), blob(';0\r\n', ';'), toBuffer(';0\r\n'),
+    toBuffer('$?\r\n'), blob(LARGE, ';'), blob(ALL_BYTES, ';'), blob(';0\r\n', ';'),
+    toBuffer(';0\r\n'),
   ])], '$'),
 
   // Streamed aggregates: `*?` then elements, ended by `.`.
@@ -169,7 +172,8 @@ export const replyFixtures: ReplyFixture[] = [
     '*?\r\n*?\r\n:1\r\n.\r\n*2\r\n:1\r\n$?\r\n;1\r\nx\r\n;0\r\n%?\r\n.\r\n.\r\n',
   ], '*'),
   reply('attribute in a streamed array', ['*?\r\n|1\r\n+a\r\n+b\r\n:1\r\n.\r\n'], '*'),
-  reply('streamed frames back to back', ['$?\r\n;1\r\na\r\n;0\r\n', '*?\r\n.\r\n', '+OK\r\n'], '$*+'),
+  reply('streamed frames back to back',
+    ['$?\r\n;1\r\na\r\n;0\r\n', '*?\r\n.\r\n', '+OK\r\n'], '$*+'),
 ];
 
 /** A multibulk command of the given arguments. */
@@ -230,7 +234,8 @@ export const requestFixtures: RequestFixture[] = [
     [command('SUNSUBSCRIBE', 's'), kept(Kind.Unsubscribe, 'SUNSUBSCRIBE', 's')],
   ]),
   request('binary channel', [
-    [command('SUBSCRIBE', ALL_BYTES), kept(Kind.Subscribe, 'SUBSCRIBE', ALL_BYTES.toString('latin1'))],
+    [command('SUBSCRIBE', ALL_BYTES),
+      kept(Kind.Subscribe, 'SUBSCRIBE', ALL_BYTES.toString('latin1'))],
   ]),
   request('PING', [
     [command('PING'), kept(Kind.Ping, 'PING')],
@@ -242,13 +247,15 @@ export const requestFixtures: RequestFixture[] = [
     [command('BRPOPLPUSH', 's', 'd', '5'), kept(Kind.Blocking, 'BRPOPLPUSH', 's', 'd', '5')],
     [command('BLMOVE', 's', 'd', 'LEFT', 'RIGHT', '2'),
       kept(Kind.Blocking, 'BLMOVE', 's', 'd', 'LEFT', 'RIGHT', '2')],
-    [command('BLMPOP', '3', '1', 'k', 'LEFT'), kept(Kind.Blocking, 'BLMPOP', '3', '1', 'k', 'LEFT')],
+    [command('BLMPOP', '3', '1', 'k', 'LEFT'),
+      kept(Kind.Blocking, 'BLMPOP', '3', '1', 'k', 'LEFT')],
     [command('BZPOPMIN', 'z', '0'), kept(Kind.Blocking, 'BZPOPMIN', 'z', '0')],
     [command('BZPOPMAX', 'z', '0'), kept(Kind.Blocking, 'BZPOPMAX', 'z', '0')],
     [command('BZMPOP', '1', '1', 'z', 'MIN'), kept(Kind.Blocking, 'BZMPOP', '1', '1', 'z', 'MIN')],
   ]),
   request('blocking command with a long key', [
-    [command('BLPOP', LONG_KEY, '0'), kept(Kind.Blocking, 'BLPOP', LONG_KEY.toString('latin1'), '0')],
+    [command('BLPOP', LONG_KEY, '0'),
+      kept(Kind.Blocking, 'BLPOP', LONG_KEY.toString('latin1'), '0')],
   ]),
   request('stream reads', [
     [command('XREAD', 'BLOCK', '0', 'STREAMS', 's', '$'),
@@ -276,15 +283,20 @@ export const requestFixtures: RequestFixture[] = [
     ['AUTH "pass word" \'it\\\'s\'\r\n', kept(Kind.Auth, 'AUTH', 'pass word', 'it\'s')],
   ]),
   request('inline escapes in double quotes', [
-    ['AUTH "\\x41\\x7a\\n\\r\\t\\b\\a\\"\\\\\\q"\r\n', kept(Kind.Auth, 'AUTH', 'Az\n\r\t\b\x07"\\q')],
+    ['AUTH "\\x41\\x7a\\n\\r\\t\\b\\a\\"\\\\\\q"\r\n',
+      kept(Kind.Auth, 'AUTH', 'Az\n\r\t\b\x07"\\q')],
   ]),
   request('inline backslash kept in single quotes', [
     ['AUTH \'a\\nb\'\r\n', kept(Kind.Auth, 'AUTH', 'a\\nb')],
   ]),
   request('inline empty quoted argument', [['AUTH ""\r\n', kept(Kind.Auth, 'AUTH', '')]]),
   request('inline quote inside a word', [['AUTH a"b c"\r\n', kept(Kind.Auth, 'AUTH', 'ab c')]]),
-  request('inline vertical tab inside a word', [['AUTH a\vb\r\n', kept(Kind.Auth, 'AUTH', 'a\vb')]]),
-  request('inline CR inside the line splits words', [['AUTH a\rb\r\n', kept(Kind.Auth, 'AUTH', 'a', 'b')]]),
+  request('inline vertical tab inside a word', [
+    ['AUTH a\vb\r\n', kept(Kind.Auth, 'AUTH', 'a\vb')],
+  ]),
+  request('inline CR inside the line splits words', [
+    ['AUTH a\rb\r\n', kept(Kind.Auth, 'AUTH', 'a', 'b')],
+  ]),
   request('empty inline lines are ignored, like redis', [
     ['\r\n', empty], ['\n', empty], [' \t\r\n', empty],
   ]),

@@ -48,7 +48,8 @@ const DIGITS_70 = '1'.repeat(70);
 const FILLER = 'x'.repeat(70_000);
 
 export const malformedRequests: MalformedCase[] = [
-  malformed('multibulk count not a number', '*abc\r\n', 'Protocol error: invalid multibulk length'),
+  malformed('multibulk count not a number', '*abc\r\n',
+    'Protocol error: invalid multibulk length'),
   malformed('multibulk count empty', '*\r\n', 'Protocol error: invalid multibulk length'),
   malformed('multibulk count with a leading zero', '*01\r\n$4\r\nPING\r\n',
     'Protocol error: invalid multibulk length'),

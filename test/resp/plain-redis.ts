@@ -42,7 +42,9 @@ export async function startPlainRedis(): Promise<PlainRedis> {
 function ready(child: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 5000);
+    const timer = setTimeout(() => {
+      reject(new Error(`redis-server did not start: ${output}`));
+    }, 5000);
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('Ready to accept connections')) {

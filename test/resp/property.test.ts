@@ -54,7 +54,8 @@ describe('ReplyScanner properties', () => {
       onlyProtocolErrors(() => scanner.scan(junk, 0));
       scanner.reset();
       const bytes = Buffer.concat(encodeReply(reply));
-      assert.deepEqual(scanReplies([bytes], scanner), [{ end: bytes.length, type: replyType(reply) }]);
+      const want = [{ end: bytes.length, type: replyType(reply) }];
+      assert.deepEqual(scanReplies([bytes], scanner), want);
     }), { numRuns: 200 });
   });
 });

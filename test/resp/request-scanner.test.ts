@@ -76,7 +76,8 @@ describe('RequestScanner state', () => {
   });
 
   it('does not keep the arguments of one command for the next', () => {
-    const found = scanRequests([bytes('*2\r\n$4\r\nAUTH\r\n$1\r\np\r\n*1\r\n$4\r\nINCR\r\n*0\r\n')]);
+    const stream = bytes('*2\r\n$4\r\nAUTH\r\n$1\r\np\r\n*1\r\n$4\r\nINCR\r\n*0\r\n');
+    const found = scanRequests([stream]);
     assert.deepEqual(found.map((command) => command.args), [['AUTH', 'p'], null, null]);
   });
 

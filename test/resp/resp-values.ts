@@ -87,7 +87,8 @@ const lineText = fc.array(fc.integer({ min: 0, max: 255 }).filter((c) => c !== 1
   { maxLength: 16 }).map((codes) => String.fromCharCode(...codes));
 
 const line: fc.Arbitrary<Reply> = fc.oneof(
-  fc.record({ kind: fc.constant('line' as const), type: fc.constantFrom('+', '-'), text: lineText }),
+  fc.tuple(fc.constantFrom('+', '-'), lineText)
+    .map(([type, text]) => ({ kind: 'line' as const, type, text })),
   fc.bigInt().map((n) => ({ kind: 'line' as const, type: ':', text: String(n) })),
   fc.bigInt().map((n) => ({ kind: 'line' as const, type: '(', text: String(n) })),
   fc.double().map((x) => ({ kind: 'line' as const, type: ',', text: doubleText(x) })),
@@ -102,19 +103,32 @@ function doubleText(x: number): string {
 }
 
 const blob: fc.Arbitrary<Reply> = fc.oneof(
-  fc.record({ kind: fc.constant('blob' as const), type: fc.constantFrom('$', '!'), data: payload }),
-  payload.map((data) => ({ kind: 'blob' as const, type: '=', data: Buffer.concat([latin1('txt:'), data]) })),
+  fc.tuple(fc.constantFrom('$', '!'), payload)
+    .map(([type, data]) => ({ kind: 'blob' as const, type, data })),
+  payload.map((data) => ({ kind: 'blob' as const, type: '=', data: withFormat(data) })),
   fc.constant({ kind: 'blob' as const, type: '$', data: null }),
 );
 
-const chunked: fc.Arbitrary<Reply> = fc.array(payload.filter((p) => p.length > 0), { maxLength: 3 })
+/** A verbatim string starts with its three-letter format and a colon. */
+function withFormat(data: Buffer): Buffer {
+  return Buffer.concat([latin1('txt:'), data]);
+}
+
+const chunk = payload.filter((data) => data.length > 0);
+
+const chunked: fc.Arbitrary<Reply> = fc.array(chunk, { maxLength: 3 })
   .map((chunks) => ({ kind: 'chunked' as const, chunks }));
 
 const scalar = fc.oneof(line, blob, chunked);
 
+type Trees = { reply: Reply; aggregate: Reply; annotated: Reply };
+
 /** Replies nested up to four aggregates deep. */
-export const replyArb: fc.Arbitrary<Reply> = fc.letrec<{ reply: Reply; aggregate: Reply; annotated: Reply }>((tie) => ({
-  reply: fc.oneof({ maxDepth: 4, depthIdentifier: 'reply' }, scalar, tie('aggregate'), tie('annotated')),
+export const replyArb: fc.Arbitrary<Reply> = fc.letrec<Trees>((tie) => ({
+  reply: fc.oneof(
+    { maxDepth: 4, depthIdentifier: 'reply' },
+    scalar, tie('aggregate'), tie('annotated'),
+  ),
   aggregate: fc.oneof(
     fc.record({
       kind: fc.constant('aggregate' as const),
