@@ -65,7 +65,11 @@ export const OPTIONS: OptionSpec[] = [
   { name: 'shutdown-timeout', help: 'grace period for sessions on SIGTERM', default: '30s' },
   { name: 'max-connections', help: 'client connection limit, 0 = none', default: '0' },
   { name: 'idle-timeout', help: 'close idle clients after this long, 0 = never', default: '0' },
-  { name: 'pool-size', help: 'authenticated upstream connections kept warm', default: '0' },
+  {
+    name: 'pool-size',
+    help: 'authenticated upstream connections kept ready for new clients',
+    default: '4',
+  },
   {
     name: 'allow-remote-clients',
     help: 'allow a non-loopback --listen without --client-password',

@@ -9,6 +9,7 @@ import type { Logger } from './log.js';
 import { encodeError } from './resp/encode.js';
 import { Session } from './session/session.js';
 import { Dialer, type Upstream } from './upstream/dial.js';
+import { Pool } from './upstream/pool.js';
 import { UpstreamError } from './upstream/errors.js';
 import { unblockClient } from './upstream/unblock.js';
 
@@ -20,6 +21,8 @@ import { unblockClient } from './upstream/unblock.js';
 export class Proxy {
   readonly sessions = new Set<Session>();
   readonly dialer: Dialer;
+  readonly pool: Pool;
+  private readonly sweeper: NodeJS.Timeout;
   private readonly servers: Server[] = [];
   private readonly rotation: Rotation;
   private nextId = 1;
@@ -40,7 +43,17 @@ export class Proxy {
       ca: config.tls.ca,
       connectTimeoutMs: config.connectTimeoutMs,
     });
-    this.rotation = new Rotation(tokens, () => this.sessions, log, metrics);
+    this.pool = new Pool(config.poolSize, this.dialer, tokens, metrics, log);
+    this.rotation = new Rotation(
+      tokens,
+      () => [...this.sessions, ...this.pool.members],
+      log,
+      metrics,
+    );
+    // After the first token, and again after an outage, warm the pool.
+    tokens.on('token', () => this.pool.refill());
+    this.sweeper = setInterval(() => this.pool.sweep(), 30_000);
+    this.sweeper.unref();
   }
 
   get listening(): boolean {
@@ -88,6 +101,8 @@ export class Proxy {
 
   /** An authenticated upstream connection, or an UpstreamError saying why not. */
   async acquire(): Promise<Upstream> {
+    const pooled = this.pool.take();
+    if (pooled !== null) return pooled;
     const started = process.hrtime.bigint();
     let token;
     try {
@@ -112,8 +127,9 @@ export class Proxy {
     }
   }
 
-  release(upstream: Upstream, _reusable: boolean): void {
-    upstream.socket.destroy();
+  release(upstream: Upstream, reusable: boolean): void {
+    if (reusable && !this.draining) this.pool.giveBack(upstream);
+    else upstream.socket.destroy();
   }
 
   private async unblock(clientId: number): Promise<void> {
@@ -132,5 +148,7 @@ export class Proxy {
   closeAll(reason: string): void {
     for (const session of [...this.sessions]) session.close(reason);
     this.rotation.stop();
+    this.pool.close();
+    clearInterval(this.sweeper);
   }
 }

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { rawExchange } from '../support/raw.js';
+import { sleep, startStack, waitForToken, type Stack } from '../support/stack.js';
+
+const LIFETIME_S = 8;
+
+function clientId(reply: string): number {
+  const match = /:(\d+)\r\n/.exec(reply);
+  assert.ok(match, reply);
+  return Number(match[1]);
+}
+
+/** Upstream connections are reused only in a clean, authenticated state. */
+describe('upstream pool', () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await startStack({ lifetimeSeconds: LIFETIME_S, args: ['--pool-size', '1'] });
+    await waitForToken(stack);
+    await sleep(200);
+  });
+  after(() => stack.stop());
+
+  it('a returned connection is reset before the next client gets it', async () => {
+    const first = await rawExchange(
+      stack.port,
+      'CLIENT ID\r\nSELECT 5\r\nCLIENT SETNAME dirty\r\nSET in5 x\r\nMULTI\r\n',
+      5,
+    );
+    const id = clientId(first);
+    await sleep(100);
+    const second = await rawExchange(stack.port, 'CLIENT ID\r\nCLIENT GETNAME\r\nGET in5\r\nACL WHOAMI\r\n', 4);
+    const lines = second.split('\r\n');
+    assert.equal(clientId(second), id, 'the same upstream connection was reused');
+    assert.equal(lines[1], '$-1', 'no client name');
+    assert.equal(lines[2], '$-1', 'back in database 0, outside any transaction');
+    assert.ok(stack.sts.tokens.has(lines[4]), 'authenticated as the token principal');
+  });
+
+  it('a connection with a reply still in flight is not reused', async () => {
+    const first = await rawExchange(stack.port, 'CLIENT ID\r\nBLPOP never 0\r\n', 1);
+    await sleep(100);
+    const second = await rawExchange(stack.port, 'CLIENT ID\r\n', 1);
+    assert.notEqual(clientId(second), clientId(first));
+  });
+
+  it('pooled connections are re-authenticated at rotation', async () => {
+    await sleep(100);
+    const before = clientId(await rawExchange(stack.port, 'CLIENT ID\r\n', 1));
+    const issued = stack.sts.issued;
+    while (stack.sts.issued < issued + 2) await sleep(100);
+    // Past the expiry of the token the pooled connection first had.
+    await sleep(LIFETIME_S * 1000 * 0.5);
+    const reply = await rawExchange(stack.port, 'CLIENT ID\r\nPING\r\n', 2);
+    assert.equal(clientId(reply), before, 'the pooled connection survived the expiry');
+    assert.ok(reply.endsWith('+PONG\r\n'));
+  });
+});
