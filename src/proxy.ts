@@ -43,7 +43,7 @@ export class Proxy {
       ca: config.tls.ca,
       connectTimeoutMs: config.connectTimeoutMs,
     });
-    this.pool = new Pool(config.poolSize, this.dialer, tokens, metrics, log);
+    this.pool = new Pool(config.poolSize, () => this.dial(), tokens, log);
     this.rotation = new Rotation(
       tokens,
       () => [...this.sessions, ...this.pool.members],
@@ -88,6 +88,7 @@ export class Proxy {
       metrics: this.metrics,
       log: this.log,
       clientPassword: this.config.clientPassword,
+      idleTimeoutMs: this.config.idleTimeoutMs,
       acquire: () => this.acquire(),
       release: (upstream, reusable) => this.release(upstream, reusable),
       unblock: (clientId) => this.unblock(clientId),
@@ -101,8 +102,11 @@ export class Proxy {
 
   /** An authenticated upstream connection, or an UpstreamError saying why not. */
   async acquire(): Promise<Upstream> {
-    const pooled = this.pool.take();
-    if (pooled !== null) return pooled;
+    return this.pool.take() ?? this.dial();
+  }
+
+  /** Opens a new authenticated upstream connection. */
+  async dial(): Promise<Upstream> {
     const started = process.hrtime.bigint();
     let token;
     try {

@@ -10,9 +10,9 @@
  * runner would also execute every other .js file under a directory named "test",
  * this script and the test helpers included.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCertificates } from '../testbed/certs.js';
@@ -29,35 +29,38 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
+  // Ctrl-C reaches the runner too (same process group), so SIGINT only has to keep this
+  // process alive until the runner is done; SIGTERM is passed on. Either way the
+  // certificates are removed after the last test process is gone.
+  let stopped: NodeJS.Signals | undefined;
+  let runner: ChildProcess | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    stopped ??= signal;
+    if (signal === 'SIGTERM') runner?.kill('SIGTERM');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   const dir = await mkdtemp(join(tmpdir(), 'testbed-run-'));
   try {
     const certs = await makeCertificates(dir);
-    const env = { ...process.env, TESTBED_CERT_DIR: certs.dir, NODE_EXTRA_CA_CERTS: certs.caFile };
+    if (stopped) return 128 + constants.signals[stopped];
 
-    return await runTests([...flags, ...files], env);
+    runner = spawn(process.execPath, ['--test', '--test-reporter=spec', ...flags, ...files], {
+      stdio: 'inherit',
+      env: { ...process.env, TESTBED_CERT_DIR: certs.dir, NODE_EXTRA_CA_CERTS: certs.caFile },
+    });
+    return await exitCodeOf(runner);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-function runTests(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...args], {
-    stdio: 'inherit',
-    env,
-  });
-
-  // Ctrl-C reaches the runner too (same process group); wait for it to finish so that
-  // the certificates are removed after the last test process is gone.
-  const ignore = () => {};
-  const forward = () => child.kill('SIGTERM');
-  process.on('SIGINT', ignore);
-  process.on('SIGTERM', forward);
-
+function exitCodeOf(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
-    child.once('exit', (code) => {
-      process.off('SIGINT', ignore);
-      process.off('SIGTERM', forward);
-      resolve(code ?? 1);
+    child.once('error', () => resolve(1));
+    child.once('exit', (code, signal) => {
+      resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
     });
   });
 }

@@ -22,6 +22,8 @@ import { ReplyQueue, type Expectation } from './reply-queue.js';
 /** What a session needs from the rest of the proxy. */
 export interface SessionContext {
   tokens: TokenSource;
+  /** Close clients silent this long with nothing in flight; 0 = never. */
+  idleTimeoutMs: number;
   metrics: Metrics;
   log: Logger;
   clientPassword?: string;
@@ -46,6 +48,7 @@ const REAUTH_RETRY_MS = 1000;
 /** Endings after which the client may still read what was written to it. */
 const GRACEFUL = new Set([
   'client_closed', 'client_quit', 'client_protocol_error', 'shutdown', 'upstream_unavailable',
+  'idle_timeout',
 ]);
 
 /**
@@ -120,6 +123,10 @@ export class Session {
     client.on('close', () => this.close('client_closed'));
     client.on('error', (err) => this.close('client_error', err.message));
     client.on('drain', () => this.upstream?.socket.resume());
+    if (ctx.idleTimeoutMs > 0) {
+      client.setTimeout(ctx.idleTimeoutMs);
+      client.on('timeout', () => this.onIdleTimeout());
+    }
     this.connect();
   }
 
@@ -661,7 +668,7 @@ export class Session {
         this.collect(chunk.subarray(pos, stop));
       } else {
         if (run < 0) run = pos;
-        if (mode === 'push' && this.translating) this.collect(chunk.subarray(pos, stop));
+        if (mode === 'push') this.collect(chunk.subarray(pos, stop));
       }
       if (end < 0) break;
       pos = end;
@@ -782,6 +789,16 @@ export class Session {
   }
 
   // ---- endings ------------------------------------------------------------
+
+  /**
+   * Like redis-server's `timeout`: subscribers and blocked clients are waiting
+   * on purpose and are never idle.
+   */
+  private onIdleTimeout(): void {
+    if (this.idle && !this.subscriptions.active && this.blocked === null && !this.monitor) {
+      this.close('idle_timeout');
+    }
+  }
 
   private clientProtocolError(err: ProtocolError): void {
     this.ctx.metrics.protocolErrors.inc({ side: 'client' });

@@ -1,9 +1,8 @@
-import type { Metrics } from '../admin/metrics.js';
 import type { Reauthenticatable } from '../auth/rotation.js';
 import type { Token, TokenSource } from '../auth/token-source.js';
 import type { Logger } from '../log.js';
 import { ErrorReply } from '../resp/decode.js';
-import type { Dialer, Upstream } from './dial.js';
+import type { Upstream } from './dial.js';
 import { IdleChannel } from './idle-channel.js';
 
 /** Pooled connections older than this are replaced, so none goes stale unnoticed. */
@@ -28,9 +27,9 @@ export class Pool {
 
   constructor(
     private readonly size: number,
-    private readonly dialer: Dialer,
+    /** Opens a fresh authenticated connection (counted in the metrics). */
+    private readonly dial: () => Promise<Upstream>,
     private readonly tokens: TokenSource,
-    private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}
 
@@ -98,14 +97,11 @@ export class Pool {
   /** Dials until `size` connections are idle or on their way. */
   refill(): void {
     while (!this.closed && this.idle.size + this.arriving < this.size) {
-      const token = this.tokens.current();
-      if (token === null) return;
+      if (this.tokens.current() === null) return;
       this.arriving++;
-      this.dialer.dial(token).then(
+      this.dial().then(
         (upstream) => {
           this.arriving--;
-          this.metrics.upstreamOpen.inc();
-          upstream.socket.once('close', () => this.metrics.upstreamOpen.dec());
           if (this.closed) {
             upstream.socket.destroy();
             return;

@@ -67,7 +67,9 @@ describe('jwt', () => {
   });
 
   test('every access token gets a fresh oid unless one is given', () => {
-    const input = { issuer: 'i', audience: 'a', tenantId: 't', clientId: 'c', lifetimeSeconds: 60 };
+    const input = {
+      issuer: 'i', audience: 'a', tenantId: 't', clientId: 'c', lifetimeSeconds: 60,
+    };
 
     const first = signAccessToken(input, key).claims.oid;
     const second = signAccessToken(input, key).claims.oid;

@@ -11,18 +11,18 @@ import { rejectionOf } from './support.js';
 const FAKE_PROXY = `
 import { createServer } from 'node:net';
 const log = (fields) => console.log(JSON.stringify({ level: 30, time: Date.now(), ...fields }));
-console.log('a line that is not JSON');
 const servers = [createServer(), createServer(), createServer()];
-for (const server of servers) await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const address = (s) => '127.0.0.1:' + s.address().port;
-log({ event: 'listening', address: address(servers[0]), args: process.argv.slice(2) });
-log({ event: 'listening', address: address(servers[1]) });
-log({ event: 'admin_listening', address: address(servers[2]), env: process.env.FAKE_ENV });
 process.on('SIGTERM', () => {
   log({ event: 'shutdown' });
   for (const server of servers) server.close();
 });
 process.on('SIGUSR2', () => log({ event: 'poked' }));
+console.log('a line that is not JSON');
+for (const server of servers) await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const address = (s) => '127.0.0.1:' + s.address().port;
+log({ event: 'listening', address: address(servers[0]), args: process.argv.slice(2) });
+log({ event: 'listening', address: address(servers[1]) });
+log({ event: 'admin_listening', address: address(servers[2]), env: process.env.FAKE_ENV });
 `;
 
 const FAKE_CRASH = `

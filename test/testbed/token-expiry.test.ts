@@ -45,36 +45,29 @@ describe('Azure-like enforcement of token expiry upstream', () => {
     return { token: token.token, oid: oidOf(token.token) };
   };
 
-  test('at expiry the server closes connections authenticated with the token', async (t) => {
-    const { token, oid } = await getToken();
-    const client = await connectAs(redis, oid, token);
-    t.after(() => client.disconnect());
-    const subscriber = await connectAs(redis, oid, token);
-    t.after(() => subscriber.disconnect());
-    await subscriber.subscribe('events');
+  test('at expiry the server closes connections still authenticated with the token',
+    async (t) => {
+      const first = await getToken();
+      const idle = await connectAs(redis, first.oid, first.token);
+      const subscriber = await connectAs(redis, first.oid, first.token);
+      const renewed = await connectAs(redis, first.oid, first.token);
+      t.after(() => [idle, subscriber, renewed].forEach((client) => client.disconnect()));
+      await subscriber.subscribe('events');
 
-    assert.equal(await client.ping(), 'PONG');
-    await Promise.all([whenClosed(client), whenClosed(subscriber)]);
+      svc.setLifetime(60);
+      t.after(() => svc.setLifetime(2));
+      const second = await getToken();
+      assert.equal(await renewed.call('AUTH', second.oid, second.token), 'OK');
 
-    assert.ok(Date.now() >= svc.tokens.get(oid)! * 1000);
-    assert.equal(svc.liveUsers.includes(oid), false);
-    assert.match((await rejectionOf(connectAs(redis, oid, token))).message, /WRONGPASS/);
-  });
+      await Promise.all([whenClosed(idle), whenClosed(subscriber)]);
 
-  test('a connection that re-authenticates with a newer token survives', async (t) => {
-    const first = await getToken();
-    const client = await connectAs(redis, first.oid, first.token);
-    t.after(() => client.disconnect());
-
-    svc.setLifetime(60);
-    t.after(() => svc.setLifetime(2));
-    const second = await getToken();
-    assert.equal(await client.call('AUTH', second.oid, second.token), 'OK');
-
-    // Wait until the first token's user is gone, then the connection must still work.
-    while (svc.liveUsers.includes(first.oid)) await delay(50);
-    assert.equal(await client.call('ACL', 'WHOAMI'), second.oid);
-  });
+      assert.ok(Date.now() >= svc.tokens.get(first.oid)! * 1000);
+      assert.equal(svc.liveUsers.includes(first.oid), false);
+      // Re-authenticated in time with a newer token: Azure keeps such connections open.
+      assert.equal(await renewed.call('ACL', 'WHOAMI'), second.oid);
+      const err = await rejectionOf(connectAs(redis, first.oid, first.token));
+      assert.match(err.message, /WRONGPASS/);
+    });
 
   test('revoke() ends a token early', async (t) => {
     svc.setLifetime(60);
@@ -101,7 +94,3 @@ describe('Azure-like enforcement of token expiry upstream', () => {
     assert.equal((await users()).includes(oid), false);
   });
 });
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
