@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 
+import type { TokenCredential } from '@azure/identity';
+
 import { Metrics } from './admin/metrics.js';
 import { startAdmin } from './admin/server.js';
 import { CredentialConfigError, createCredential } from './auth/credential.js';
@@ -38,16 +40,17 @@ async function run(config: Config): Promise<number | undefined> {
   const log = createLogger(config.logLevel, config.logFormat);
   const metrics = new Metrics();
 
-  let credential;
+  const newCredential = (): TokenCredential =>
+    createCredential(config.credential, process.env, config.disableInstanceDiscovery);
   try {
-    credential = createCredential(config.credential, process.env, config.disableInstanceDiscovery);
+    newCredential();
   } catch (err) {
     if (!(err instanceof CredentialConfigError)) throw err;
     process.stderr.write(`redis-entra-proxy: ${err.message}\n`);
     return EXIT.config;
   }
 
-  const tokens = new TokenSource(credential, {
+  const tokens = new TokenSource(newCredential, {
     scope: config.scope,
     username: config.username,
     timeoutMs: config.tokenTimeoutMs,

@@ -43,11 +43,20 @@ export class TokenSource extends EventEmitter {
   /** One-line reason of the last failed request, null after a success. */
   lastError: string | null = null;
 
+  private credential: TokenCredential;
+
+  /**
+   * `newCredential` is called again after every failed request: MSAL makes a
+   * credential that saw a 5xx replay that error for 60 seconds without asking
+   * the service, which would stretch a short outage into a minute of refused
+   * clients. The backoff here paces the requests instead.
+   */
   constructor(
-    private readonly credential: TokenCredential,
+    private readonly newCredential: () => TokenCredential,
     private readonly options: TokenSourceOptions,
   ) {
     super();
+    this.credential = newCredential();
   }
 
   /** Starts fetching; the first token arrives as a 'token' event. */
@@ -172,6 +181,7 @@ export class TokenSource extends EventEmitter {
     const { log, metrics } = this.options;
     metrics.tokenRefreshes.inc({ result: 'failure' });
     this.failures += 1;
+    this.credential = this.newCredential();
     this.lastError = reason;
     const valid = this.current() !== null;
     const delay = retryDelay(this.failures, valid);
