@@ -30,7 +30,7 @@ export function listen(
       try {
         removeStaleSocket(address.path);
       } catch (err) {
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
         return;
       }
       server.listen(address.path, () => {

@@ -55,5 +55,7 @@ function renderText(entry: Record<string, unknown>): string {
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
     .join(' ');
   const label = String(level).toUpperCase().padEnd(5);
-  return [clock, label, event ?? '', msg ?? '', fields].filter((s) => s !== '').join(' ');
+  const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+  const parts = [clock, label, text(event), text(msg), fields];
+  return parts.filter((s) => s !== '').join(' ');
 }

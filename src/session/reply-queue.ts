@@ -32,8 +32,9 @@ export class ReplyQueue {
   /** Expect one reply to be forwarded to the client. */
   forward(): void {
     const last = this.items.length - 1;
-    if (last >= this.head && typeof this.items[last] === 'number') {
-      (this.items[last] as number)++;
+    const item = this.items[last];
+    if (last >= this.head && typeof item === 'number') {
+      this.items[last] = item + 1;
     } else {
       this.items.push(1);
     }

@@ -159,7 +159,7 @@ export class Session {
     const socket = upstream.socket;
     socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     socket.on('drain', () => this.client.resume());
-    socket.on('error', (err) => this.upstreamClosed(err.message));
+    socket.on('error', (err: Error) => this.upstreamClosed(err.message));
     socket.on('close', () => this.upstreamClosed());
     socket.resume();
     this.log.debug({ event: 'session_ready', upstreamClientId: upstream.clientId }, 'upstream ready');

@@ -82,7 +82,9 @@ export class Dialer {
       socket.on('session', (session: Buffer) => {
         this.tlsSession = session;
       });
-      socket.once('error', (err) => fail(describeDialError(err, this.address)));
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        fail(describeDialError(err, this.address));
+      });
       socket.once('close', () => {
         fail(new UpstreamError(
           'ERR_UPSTREAM_CLOSED',
@@ -152,7 +154,7 @@ function readReplies(socket: TLSSocket, count: number): Promise<Value[]> {
         }
       } catch (err) {
         socket.off('data', onData);
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
         return;
       }
       if (replies.length === count) {
