@@ -231,9 +231,8 @@ export class CommandRouter {
       });
     }
     io.writeUpstream(bytes);
-    this.ctx.metrics.commands.inc();
     io.writeUpstream(encodeCommand(['PING']));
-    state.queue.push({ kind: 'internal', marker: true });
+    io.inspected({ kind: 'internal', marker: true });
   }
 
   /**

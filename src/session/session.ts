@@ -81,6 +81,7 @@ export class Session {
   private partial: Buffer[] = [];
   /** The command being scanned is a Plain one whose bytes go out as they come. */
   private streaming = false;
+  private commandsSinceReport = 0;
 
   private closing = false;
   /** The client half-closed: finish its replies, then close. */
@@ -202,6 +203,7 @@ export class Session {
       this.inputBytes -= chunk.length;
     }
     if (this.inputBytes <= INPUT_HIGH_WATER && !this.closing) this.client.resume();
+    this.reportCommands();
     this.finishIfEnded();
   }
 
@@ -274,12 +276,19 @@ export class Session {
 
   private forwarded(): void {
     this.state.queue.forward();
-    this.ctx.metrics.commands.inc();
+    this.commandsSinceReport++;
   }
 
   private inspected(expectation: Expectation): void {
     this.state.queue.push(expectation);
-    this.ctx.metrics.commands.inc();
+    this.commandsSinceReport++;
+  }
+
+  /** Counting per command would cost a metrics call per frame; once per chunk will do. */
+  private reportCommands(): void {
+    if (this.commandsSinceReport === 0) return;
+    this.ctx.metrics.commands.inc(this.commandsSinceReport);
+    this.commandsSinceReport = 0;
   }
 
   private writeUpstream(bytes: Buffer): void {
@@ -476,6 +485,7 @@ export class Session {
     // debug, so that info stays readable; aborts are warnings.
     if (clean) this.log.debug(fields, 'session closed');
     else this.log.warn(fields, 'session closed');
+    this.reportCommands();
     this.ctx.metrics.sessionsClosed.inc({ reason });
     this.ctx.closed(this);
   }
