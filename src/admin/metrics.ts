@@ -53,10 +53,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /**
+   * Per-frame and per-chunk counts, kept as plain numbers on the hot path and
+   * handed to the counters below when Prometheus scrapes.
+   */
+  readonly traffic = { commands: 0, clientBytes: 0, upstreamBytes: 0 };
+  private readonly reported = { commands: 0, clientBytes: 0, upstreamBytes: 0 };
+
   readonly commands = new Counter({
     name: 'redis_proxy_commands_total',
     help: 'Client commands forwarded upstream',
     registers: [this.registry],
+    collect: () => {
+      this.commands.inc(this.delta('commands'));
+    },
   });
 
   readonly bytes = new Counter({
@@ -64,7 +74,17 @@ export class Metrics {
     help: 'Bytes relayed, by direction (client_to_upstream, upstream_to_client)',
     labelNames: ['direction'],
     registers: [this.registry],
+    collect: () => {
+      this.bytes.inc({ direction: 'client_to_upstream' }, this.delta('clientBytes'));
+      this.bytes.inc({ direction: 'upstream_to_client' }, this.delta('upstreamBytes'));
+    },
   });
+
+  private delta(key: keyof Metrics['traffic']): number {
+    const delta = this.traffic[key] - this.reported[key];
+    this.reported[key] = this.traffic[key];
+    return delta;
+  }
 
   readonly protocolErrors = new Counter({
     name: 'redis_proxy_protocol_errors_total',

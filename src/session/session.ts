@@ -81,9 +81,10 @@ export class Session {
   private partial: Buffer[] = [];
   /** The command being scanned is a Plain one whose bytes go out as they come. */
   private streaming = false;
-  private commandsSinceReport = 0;
 
   private closing = false;
+  /** The upstream socket's write buffer is full: client reading stays paused until it drains. */
+  private upstreamFull = false;
   /** The client half-closed: finish its replies, then close. */
   private clientEnded = false;
   private closedFlag = false;
@@ -159,7 +160,10 @@ export class Session {
     this.upstream = upstream;
     const socket = upstream.socket;
     socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
-    socket.on('drain', () => this.client.resume());
+    socket.on('drain', () => {
+      this.upstreamFull = false;
+      if (this.inputBytes <= INPUT_HIGH_WATER && !this.closing) this.client.resume();
+    });
     socket.on('error', (err: Error) => this.upstreamClosed(err.message));
     socket.on('close', () => this.upstreamClosed());
     socket.resume();
@@ -171,7 +175,7 @@ export class Session {
 
   private onClientData(chunk: Buffer): void {
     if (this.closing) return;
-    this.ctx.metrics.bytes.inc({ direction: 'client_to_upstream' }, chunk.length);
+    this.ctx.metrics.traffic.clientBytes += chunk.length;
     this.input.push(chunk);
     this.inputBytes += chunk.length;
     this.processInput();
@@ -202,8 +206,9 @@ export class Session {
       this.inputPos = 0;
       this.inputBytes -= chunk.length;
     }
-    if (this.inputBytes <= INPUT_HIGH_WATER && !this.closing) this.client.resume();
-    this.reportCommands();
+    if (this.inputBytes <= INPUT_HIGH_WATER && !this.upstreamFull && !this.closing) {
+      this.client.resume();
+    }
     this.finishIfEnded();
   }
 
@@ -276,23 +281,19 @@ export class Session {
 
   private forwarded(): void {
     this.state.queue.forward();
-    this.commandsSinceReport++;
+    this.ctx.metrics.traffic.commands++;
   }
 
   private inspected(expectation: Expectation): void {
     this.state.queue.push(expectation);
-    this.commandsSinceReport++;
-  }
-
-  /** Counting per command would cost a metrics call per frame; once per chunk will do. */
-  private reportCommands(): void {
-    if (this.commandsSinceReport === 0) return;
-    this.ctx.metrics.commands.inc(this.commandsSinceReport);
-    this.commandsSinceReport = 0;
+    this.ctx.metrics.traffic.commands++;
   }
 
   private writeUpstream(bytes: Buffer): void {
-    if (!this.upstream!.socket.write(bytes)) this.client.pause();
+    if (!this.upstream!.socket.write(bytes)) {
+      this.upstreamFull = true;
+      this.client.pause();
+    }
   }
 
   // ---- re-authentication --------------------------------------------------
@@ -377,16 +378,13 @@ export class Session {
   // ---- upstream -> client -------------------------------------------------
 
   private onUpstreamData(chunk: Buffer): void {
-    this.ctx.metrics.bytes.inc({ direction: 'upstream_to_client' }, chunk.length);
-    this.client.cork();
+    this.ctx.metrics.traffic.upstreamBytes += chunk.length;
     try {
       this.replies.route(chunk);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.ctx.metrics.protocolErrors.inc({ side: 'upstream' });
       this.close('upstream_protocol_error', err.message);
-    } finally {
-      this.client.uncork();
     }
     this.finishIfEnded();
   }
@@ -485,7 +483,6 @@ export class Session {
     // debug, so that info stays readable; aborts are warnings.
     if (clean) this.log.debug(fields, 'session closed');
     else this.log.warn(fields, 'session closed');
-    this.reportCommands();
     this.ctx.metrics.sessionsClosed.inc({ reason });
     this.ctx.closed(this);
   }
