@@ -43,7 +43,16 @@ export class Proxy {
       ca: config.tls.ca,
       connectTimeoutMs: config.connectTimeoutMs,
     });
-    this.pool = new Pool(config.poolSize, () => this.dial(), tokens, log);
+    this.pool = new Pool(
+      {
+        size: config.poolSize,
+        resetTimeoutMs: config.connectTimeoutMs,
+        onHandOut: (source) => metrics.upstreamAcquisitions.inc({ source }),
+      },
+      () => this.dial(),
+      tokens,
+      log,
+    );
     this.rotation = new Rotation(
       tokens,
       () => [...this.sessions, ...this.pool.members],
@@ -101,8 +110,8 @@ export class Proxy {
   }
 
   /** An authenticated upstream connection, or an UpstreamError saying why not. */
-  async acquire(): Promise<Upstream> {
-    return this.pool.take() ?? this.dial();
+  acquire(): Promise<Upstream> {
+    return this.pool.acquire();
   }
 
   /** Opens a new authenticated upstream connection. */

@@ -39,6 +39,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly upstreamAcquisitions = new Counter({
+    name: 'redis_proxy_upstream_acquisitions_total',
+    help: 'Upstream connections handed to new sessions, by source (idle, returned, dialed)',
+    labelNames: ['source'],
+    registers: [this.registry],
+  });
+
   readonly upstreamDialFailures = new Counter({
     name: 'redis_proxy_upstream_dial_failures_total',
     help: 'Upstream connections that could not be opened, by reason',

@@ -32,7 +32,8 @@ export interface CommandIO {
 export interface CommandContext {
   clientPassword?: string;
   metrics: Metrics;
-  log: Logger;
+  /** The session's logger (made on first use). */
+  log: () => Logger;
 }
 
 const UNSUPPORTED_CLIENT_REPLY = encodeError(
@@ -141,7 +142,7 @@ export class CommandRouter {
       this.io.answer(OK);
       return;
     }
-    this.ctx.log.warn({ event: 'client_auth_failed' }, 'client sent a wrong password');
+    this.ctx.log().warn({ event: 'client_auth_failed' }, 'client sent a wrong password');
     this.io.answer(Buffer.from(WRONGPASS, 'latin1'));
   }
 
@@ -226,7 +227,7 @@ export class CommandRouter {
       state.translating = true;
       io.internal(['HELLO', '3'], (reply) => {
         if (reply instanceof ErrorReply) {
-          this.ctx.log.error({ event: 'resp3_switch_failed' }, reply.message);
+          this.ctx.log().error({ event: 'resp3_switch_failed' }, reply.message);
         }
       });
     }
@@ -280,7 +281,7 @@ export class CommandRouter {
       const again = blocked.reissue();
       if (again !== null) {
         ctx.metrics.unblocks.inc({ outcome: 'reissued' });
-        ctx.log.debug({ event: 'blocking_reissued' }, 'blocking command resumed after re-auth');
+        ctx.log().debug({ event: 'blocking_reissued' }, 'blocking command resumed after re-auth');
         state.blocked = again.next;
         io.writeUpstream(again.bytes);
         state.queue.push({ kind: 'inspect', onReply: (f) => this.blockingReply(f) });

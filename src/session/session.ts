@@ -67,7 +67,7 @@ export class Session {
   private readonly requests = new RequestScanner();
   private readonly commands: CommandRouter;
   private readonly replies: ReplyRouter;
-  private readonly log: Logger;
+  private logger: Logger | null = null;
 
   /** A token waiting for a command boundary to be sent as AUTH. */
   private pendingToken: Token | null = null;
@@ -95,7 +95,6 @@ export class Session {
     readonly client: Socket,
     private readonly ctx: SessionContext,
   ) {
-    this.log = ctx.log.child({ session: id });
     this.state = new SessionState(ctx.clientPassword === undefined);
     this.commands = new CommandRouter(this.state, {
       writeUpstream: (bytes) => this.writeUpstream(bytes),
@@ -110,7 +109,11 @@ export class Session {
       },
       transactionEnded: () => this.injectPendingAuth(),
       resume: () => setImmediate(() => this.processInput()),
-    }, { clientPassword: ctx.clientPassword, metrics: ctx.metrics, log: this.log });
+    }, {
+      clientPassword: ctx.clientPassword,
+      metrics: ctx.metrics,
+      log: () => this.log,
+    });
     this.replies = new ReplyRouter(this.state, {
       toClient: (bytes) => this.toClient(bytes),
       emitLocalAnswers: () => this.emitLocalAnswers(),
@@ -132,6 +135,15 @@ export class Session {
       client.on('timeout', () => this.onIdleTimeout());
     }
     void this.connect();
+  }
+
+  /**
+   * The session's logger, made on first use: most sessions of short-lived
+   * clients log nothing at the default level, and a child logger per
+   * connection is a measurable share of accepting one.
+   */
+  private get log(): Logger {
+    return (this.logger ??= this.ctx.log.child({ session: this.id }));
   }
 
   /** Nothing in flight: no reply owed, no client byte waiting. */
@@ -167,8 +179,54 @@ export class Session {
     socket.on('error', (err: Error) => this.upstreamClosed(err.message));
     socket.on('close', () => this.upstreamClosed());
     socket.resume();
-    this.log.debug({ event: 'session_ready', upstreamClientId: upstream.clientId }, 'upstream ready');
-    this.processInput();
+    if (this.ctx.log.isLevelEnabled('debug')) {
+      this.log.debug({ event: 'session_ready', upstreamClientId: upstream.clientId }, 'upstream ready');
+    }
+    // The client's first commands are usually waiting already: they go out
+    // in the same write as a RESET and AUTH the connection may need.
+    socket.cork();
+    if (upstream.mustReset === true) {
+      upstream.mustReset = false;
+      this.resetUpstream();
+    }
+    // A rotation that ran while this connection was being dialed or sat in
+    // the pool on its way here did not reach it.
+    const token = this.ctx.tokens.current();
+    if (token !== null && !this.closedFlag) this.reauthenticate(token);
+    if (!this.closedFlag) this.processInput();
+    socket.uncork();
+  }
+
+  /**
+   * The connection comes straight from another client: RESET and AUTH go
+   * out ahead of this client's first command (in the same write), and both
+   * replies are consumed. If either fails the client learns why before any
+   * reply of its own could be forwarded, and the session ends.
+   */
+  private resetUpstream(): void {
+    const token = this.ctx.tokens.current();
+    if (token === null) {
+      this.failBeforeReady('no valid access token to authenticate the upstream connection');
+      return;
+    }
+    const fail = (what: string) => (reply: unknown) => {
+      if (reply instanceof ErrorReply) this.failBeforeReady(`${what} failed: ${reply.message}`);
+    };
+    this.internal(['RESET'], fail('RESET of a reused upstream connection'));
+    this.internal(['AUTH', token.username, token.value], (reply) => {
+      if (reply instanceof ErrorReply) {
+        fail(`AUTH as ${token.username}`)(reply);
+      } else if (this.upstream !== null) {
+        this.upstream.authExpiresAt = token.expiresAt;
+      }
+    });
+  }
+
+  private failBeforeReady(message: string): void {
+    this.log.warn({ event: 'session_failed', reason: 'reset_failed' }, message);
+    if (this.closedFlag) return;
+    this.client.write(encodeError(`ERR redis-entra-proxy: ${message}`));
+    this.close('upstream_unavailable');
   }
 
   // ---- client -> upstream -------------------------------------------------
@@ -481,8 +539,8 @@ export class Session {
     };
     // Clean endings are routine (legacy clients often connect per request):
     // debug, so that info stays readable; aborts are warnings.
-    if (clean) this.log.debug(fields, 'session closed');
-    else this.log.warn(fields, 'session closed');
+    if (!clean) this.log.warn(fields, 'session closed');
+    else if (this.ctx.log.isLevelEnabled('debug')) this.log.debug(fields, 'session closed');
     this.ctx.metrics.sessionsClosed.inc({ reason });
     this.ctx.closed(this);
   }

@@ -24,6 +24,11 @@ export interface Upstream {
   clientId: number;
   /** Expiry of the token this connection last authenticated with. */
   authExpiresAt: number;
+  /**
+   * A client used it and it went straight to the next session: that session
+   * sends RESET and AUTH ahead of its client's first command.
+   */
+  mustReset?: boolean;
 }
 
 /**

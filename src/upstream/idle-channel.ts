@@ -39,6 +39,15 @@ export class IdleChannel {
     });
   }
 
+  /** Several commands in one write (one TLS record); resolves with every reply. */
+  sendAll(commands: string[][]): Promise<Value[]> {
+    const replies = commands.map(
+      () => new Promise<Value>((resolve) => this.waiting.push(resolve)),
+    );
+    this.socket.write(Buffer.concat(commands.map((args) => encodeCommand(args))));
+    return Promise.all(replies);
+  }
+
   /** Stops listening so that a session can take the socket over. */
   detach(): void {
     this.socket.pause();

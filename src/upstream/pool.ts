@@ -1,32 +1,62 @@
 import type { Reauthenticatable } from '../auth/rotation.js';
-import type { Token, TokenSource } from '../auth/token-source.js';
+import type { TokenSource } from '../auth/token-source.js';
 import type { Logger } from '../log.js';
-import { ErrorReply } from '../resp/decode.js';
 import type { Upstream } from './dial.js';
-import { IdleChannel } from './idle-channel.js';
+import { UpstreamError } from './errors.js';
+import { PooledConnection } from './pooled-connection.js';
 
 /** Pooled connections older than this are replaced, so none goes stale unnoticed. */
 const MAX_IDLE_MS = 10 * 60_000;
+/** Idle connections beyond the pool's size are closed once unused this long. */
+const SURPLUS_IDLE_MS = 30_000;
 const REFILL_DELAY_MS = 250;
-/** A pooled connection must stay authenticated at least this long to be handed out. */
-const MIN_AUTH_LEFT_MS = 2_000;
+
+export interface PoolOptions {
+  /** Idle connections kept ready; 0 turns pooling off (one dial per client). */
+  size: number;
+  /** Deadline of the RESET and AUTH that bring a returned connection back. */
+  resetTimeoutMs: number;
+  /** Called for each connection handed to a session, with where it came from. */
+  onHandOut?: (source: HandOutSource) => void;
+}
 
 /**
- * Pool keeps up to `size` authenticated upstream connections ready, so that
- * a new client is served without a TLS handshake and an AUTH round trip, and
- * takes back connections whose client left cleanly: RESET (which also logs
- * the connection out) and AUTH again, both replies consumed, before anyone
- * else may use it. Pooled connections follow token rotation like live ones.
+ * Where a session's connection came from: idle in the pool, given back by a
+ * departing client (reset on the way), or newly dialed.
+ */
+export type HandOutSource = 'idle' | 'returned' | 'dialed';
+
+interface Waiter {
+  resolve(upstream: Upstream): void;
+  reject(err: Error): void;
+}
+
+/**
+ * Pool hands authenticated upstream connections to sessions. A session that
+ * asks gets an idle connection at once, or waits for the first connection
+ * to become ready: one a departing client gave back (after RESET and AUTH,
+ * a single round trip) or a new one. A new one is dialed only when waiting
+ * sessions outnumber the connections already on their way, so clients that
+ * connect for one command each, as many legacy applications do, keep
+ * reusing the same few connections instead of paying a TLS handshake and an
+ * AUTH each time.
+ *
+ * `size` connections are kept ready. Connections that clients give back
+ * are kept too, however many: each was in use a moment ago, so their number
+ * never exceeds the peak of concurrent sessions; those beyond `size` are
+ * closed once unused for SURPLUS_IDLE_MS. Idle connections follow token
+ * rotation like live ones and are replaced after MAX_IDLE_MS.
  */
 export class Pool {
   private readonly idle = new Set<PooledConnection>();
-  /** Connections being dialed or reset on their way into the pool. */
+  /** Connections being dialed, or reset on their way back. */
   private arriving = 0;
+  private readonly waiters: Waiter[] = [];
   private closed = false;
   private refillTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly size: number,
+    private readonly options: PoolOptions,
     /** Opens a fresh authenticated connection (counted in the metrics). */
     private readonly dial: () => Promise<Upstream>,
     private readonly tokens: TokenSource,
@@ -42,20 +72,32 @@ export class Pool {
     return this.idle.size;
   }
 
-  /** An idle connection ready for a client, or null. Refills in the background. */
-  take(): Upstream | null {
+  /**
+   * An authenticated connection for a session. Rejects with the dial's
+   * UpstreamError when no connection can be had.
+   */
+  acquire(): Promise<Upstream> {
+    if (this.closed) return Promise.reject(closedError());
+    const ready = this.takeIdle();
+    if (ready !== null) {
+      this.refillLater();
+      this.options.onHandOut?.('idle');
+      return Promise.resolve(ready);
+    }
+    return new Promise<Upstream>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (this.waiters.length > this.arriving) this.dialOne();
+    });
+  }
+
+  private takeIdle(): Upstream | null {
     const now = Date.now();
-    let found: Upstream | null = null;
     for (const pooled of this.idle) {
       this.idle.delete(pooled);
-      if (pooled.usable(now)) {
-        found = pooled.detach();
-        break;
-      }
+      if (pooled.usable(now)) return pooled.detach();
       pooled.destroy();
     }
-    this.refillLater();
-    return found;
+    return null;
   }
 
   /**
@@ -64,7 +106,7 @@ export class Pool {
    * away. Refill once the pool has stayed short for a moment.
    */
   private refillLater(): void {
-    if (this.refillTimer !== null || this.size === 0) return;
+    if (this.refillTimer !== null || this.options.size === 0) return;
     this.refillTimer = setTimeout(() => {
       this.refillTimer = null;
       this.refill();
@@ -75,61 +117,95 @@ export class Pool {
   /** Takes back a connection from a session that ended cleanly, or closes it. */
   giveBack(upstream: Upstream): void {
     const token = this.tokens.current();
-    if (this.closed || token === null || this.idle.size + this.arriving >= this.size) {
+    if (this.closed || token === null || this.options.size === 0) {
       upstream.socket.destroy();
       return;
     }
+    // A session is waiting: it takes the connection as it is and pipelines
+    // RESET and AUTH ahead of its first command, saving a round trip.
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      upstream.mustReset = true;
+      this.options.onHandOut?.('returned');
+      waiter.resolve(upstream);
+      return;
+    }
     this.arriving++;
-    const pooled = new PooledConnection(upstream, () => this.forget(pooled));
-    pooled.resetAndAuth(token).then(
-      (ok) => {
-        this.arriving--;
-        if (ok && !this.closed) this.idle.add(pooled);
-        else pooled.destroy();
-      },
-      () => {
-        this.arriving--;
-        pooled.destroy();
-      },
+    const pooled = this.wrap(upstream);
+    pooled.resetAndAuth(token, this.options.resetTimeoutMs).then(
+      (ok) => this.arrived(ok ? pooled : null, 'returned'),
+      () => this.arrived(null, 'returned'),
     );
   }
 
   /** Dials until `size` connections are idle or on their way. */
   refill(): void {
-    while (!this.closed && this.idle.size + this.arriving < this.size) {
+    while (!this.closed && this.idle.size + this.arriving < this.options.size) {
       if (this.tokens.current() === null) return;
-      this.arriving++;
-      this.dial().then(
-        (upstream) => {
-          this.arriving--;
-          if (this.closed) {
-            upstream.socket.destroy();
-            return;
-          }
-          const pooled = new PooledConnection(upstream, () => this.forget(pooled));
-          this.idle.add(pooled);
-        },
-        (err: Error) => {
-          this.arriving--;
-          this.log.debug({ event: 'pool_dial_failed' }, err.message);
-        },
-      );
+      this.dialOne();
     }
   }
 
-  /** Replaces connections that sat idle too long. */
+  private dialOne(): void {
+    this.arriving++;
+    this.dial().then(
+      (upstream) => this.arrived(this.wrap(upstream), 'dialed'),
+      (err: Error) => this.dialFailed(err),
+    );
+  }
+
+  private wrap(upstream: Upstream): PooledConnection {
+    const pooled: PooledConnection = new PooledConnection(
+      upstream,
+      () => this.idle.delete(pooled),
+    );
+    return pooled;
+  }
+
+  /** A connection is ready (or, as null, failed to get ready): first to a waiter. */
+  private arrived(pooled: PooledConnection | null, source: HandOutSource): void {
+    this.arriving--;
+    if (pooled === null) {
+      // The returned connection could not be reset: someone waiting for it
+      // needs another.
+      if (this.waiters.length > this.arriving && !this.closed) this.dialOne();
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      this.options.onHandOut?.(source);
+      waiter.resolve(pooled.detach());
+    } else if (!this.closed) {
+      this.idle.add(pooled);
+    } else {
+      pooled.destroy();
+    }
+  }
+
+  /** One dial failed: one waiter learns why, unless another connection is still coming. */
+  private dialFailed(err: Error): void {
+    this.arriving--;
+    this.log.debug({ event: 'pool_dial_failed' }, err.message);
+    if (this.waiters.length > this.arriving) this.waiters.shift()!.reject(err);
+  }
+
+  /**
+   * Replaces connections that sat idle too long, and closes the surplus a
+   * burst of clients left behind once it has gone unused for a while.
+   */
   sweep(now = Date.now()): void {
+    let surplus = this.idle.size - this.options.size;
+    // Oldest first: a Set iterates in insertion order.
     for (const pooled of this.idle) {
-      if (now - pooled.since > MAX_IDLE_MS || !pooled.usable(now)) {
+      const idleMs = now - pooled.since;
+      const spare = surplus > 0 && idleMs > SURPLUS_IDLE_MS;
+      if (spare || idleMs > MAX_IDLE_MS || !pooled.usable(now)) {
         this.idle.delete(pooled);
         pooled.destroy();
+        surplus--;
       }
     }
     this.refill();
-  }
-
-  private forget(pooled: PooledConnection): void {
-    this.idle.delete(pooled);
   }
 
   close(): void {
@@ -137,47 +213,10 @@ export class Pool {
     if (this.refillTimer !== null) clearTimeout(this.refillTimer);
     for (const pooled of this.idle) pooled.destroy();
     this.idle.clear();
+    for (const waiter of this.waiters.splice(0)) waiter.reject(closedError());
   }
 }
 
-/** One idle connection in the pool, able to answer the rotation itself. */
-class PooledConnection implements Reauthenticatable {
-  readonly since = Date.now();
-  private readonly channel: IdleChannel;
-
-  constructor(private readonly upstream: Upstream, onClose: () => void) {
-    this.channel = new IdleChannel(upstream.socket, onClose);
-  }
-
-  usable(now: number): boolean {
-    return !this.upstream.socket.destroyed && this.channel.quiet
-      && this.upstream.authExpiresAt - now > MIN_AUTH_LEFT_MS;
-  }
-
-  async resetAndAuth(token: Token): Promise<boolean> {
-    const [reset, auth] = await Promise.all([
-      this.channel.send(['RESET']),
-      this.channel.send(['AUTH', token.username, token.value]),
-    ]);
-    if (reset instanceof ErrorReply || auth instanceof ErrorReply) return false;
-    this.upstream.authExpiresAt = token.expiresAt;
-    return true;
-  }
-
-  reauthenticate(token: Token): void {
-    if (token.expiresAt <= this.upstream.authExpiresAt) return;
-    this.channel.send(['AUTH', token.username, token.value]).then((reply) => {
-      if (reply instanceof ErrorReply) this.destroy();
-      else this.upstream.authExpiresAt = token.expiresAt;
-    }, () => this.destroy());
-  }
-
-  detach(): Upstream {
-    this.channel.detach();
-    return this.upstream;
-  }
-
-  destroy(): void {
-    this.upstream.socket.destroy();
-  }
+function closedError(): UpstreamError {
+  return new UpstreamError('ERR_PROXY_CLOSING', 'closing', 'the proxy is shutting down');
 }

@@ -58,3 +58,47 @@ describe('upstream pool', () => {
     assert.ok(reply.endsWith('+PONG\r\n'));
   });
 });
+
+/**
+ * Many clients that connect for a few commands each, more at once than the
+ * pool holds: connections go straight from a departing client to a waiting
+ * one, and each must arrive reset and authenticated all the same.
+ */
+describe('upstream pool under short-lived clients', () => {
+  let stack: Stack;
+  const WORKERS = 10;
+  const CYCLES = 30;
+
+  before(async () => {
+    stack = await startStack({ args: ['--pool-size', '2'] });
+    await waitForToken(stack);
+  });
+  after(() => stack.stop());
+
+  it('every client finds a clean connection, and departing clients hand theirs on', async () => {
+    // Clean state first, then leave it dirty: another database, a name, a key
+    // and an open transaction, for the next client of this connection to find.
+    const request = 'CLIENT ID\r\nCLIENT GETNAME\r\nGET dirtykey\r\nACL WHOAMI\r\n'
+      + 'SELECT 7\r\nCLIENT SETNAME dirty\r\nSET dirtykey x\r\nMULTI\r\n';
+    const ids: number[] = [];
+    const worker = async () => {
+      for (let i = 0; i < CYCLES; i++) {
+        const reply = await rawExchange(stack.port, request, 8);
+        const lines = reply.split('\r\n');
+        ids.push(clientId(reply));
+        assert.equal(lines[1], '$-1', `no client name left over: ${reply}`);
+        assert.equal(lines[2], '$-1', `database 0, no key left over: ${reply}`);
+        assert.ok(stack.sts.tokens.has(lines[4]), `authenticated as a token's principal: ${reply}`);
+        assert.equal(lines.slice(5, 9).join(','), '+OK,+OK,+OK,+OK');
+      }
+    };
+    await Promise.all(Array.from({ length: WORKERS }, worker));
+
+    const metrics = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
+    const handedOut = (source: string) => Number(new RegExp(
+      `^redis_proxy_upstream_acquisitions_total\\{source="${source}"\\} (\\d+)`, 'm',
+    ).exec(metrics)?.[1] ?? 0);
+    assert.ok(handedOut('returned') > 0, 'connections went from one client to the next');
+    assert.ok(new Set(ids).size < ids.length / 2, 'most clients reused a connection');
+  });
+});
