@@ -5,6 +5,7 @@ import { splitInline } from './inline.js';
 
 const CR = 13;
 const LF = 10;
+const EMPTY = Buffer.alloc(0);
 
 /** Limits as redis-server applies them to its clients. */
 export const MAX_MULTIBULK = 1024 * 1024;
@@ -49,6 +50,8 @@ export class RequestScanner {
   private captureLength = 0;
   /** The carried inline line holds a NUL byte. */
   private nul = false;
+  /** The header line being read (see readLine). */
+  private readonly line: Line = { buf: EMPTY, start: 0, lf: 0, next: 0 };
 
   /** True once the command being scanned has been classified (`kind` is final). */
   get named(): boolean {
@@ -71,10 +74,9 @@ export class RequestScanner {
           if (pos >= end) return -1;
           const first = this.carry.empty ? buf[pos] : this.carry.first();
           if (first !== 0x2a /* * */) return this.inlineCommand(buf, pos);
-          const line = this.line(buf, pos, 'mbulk');
-          if (line === null) return -1;
-          pos = line.next;
-          const n = readCount(line, 'multibulk');
+          if (!this.readLine(buf, pos, 'mbulk')) return -1;
+          pos = this.line.next;
+          const n = readCount(this.line, 'multibulk');
           if (n > MAX_MULTIBULK) throw new ProtocolError('invalid multibulk length');
           // redis ignores `*0` and negative counts alike.
           if (n <= 0) {
@@ -91,8 +93,8 @@ export class RequestScanner {
         }
         case State.BulkHeader: {
           if (pos >= end) return -1;
-          const line = this.line(buf, pos, 'bulk');
-          if (line === null) return -1;
+          if (!this.readLine(buf, pos, 'bulk')) return -1;
+          const line = this.line;
           if (line.buf[line.start] !== 0x24 /* $ */) {
             const got = String.fromCharCode(line.buf[line.start]);
             throw new ProtocolError(`expected '$', got '${got}'`);
@@ -111,7 +113,12 @@ export class RequestScanner {
         case State.Payload: {
           const available = end - pos;
           const payloadLeft = this.skip - 2;
-          if (this.capture !== null && payloadLeft > 0) {
+          if (this.capture !== null && this.captureLength === 0
+            && this.remaining === this.argc && available >= payloadLeft) {
+            // The whole command name is in this chunk (nearly always):
+            // classify it where it lies, copy it only if it must be kept.
+            this.nameInPlace(buf, pos, pos + payloadLeft);
+          } else if (this.capture !== null && payloadLeft > 0) {
             const take = Math.min(payloadLeft, available);
             if (take > 0) this.capture.push(Buffer.from(buf.subarray(pos, pos + take)));
             this.captureLength += take;
@@ -136,14 +143,24 @@ export class RequestScanner {
     }
   }
 
+  /** Classifies the command name in buf[from, to); called instead of capturing it. */
+  private nameInPlace(buf: Buffer, from: number, to: number): void {
+    this.kind = classify(buf, from, to);
+    this.capture = null;
+    if (needsArguments(this.kind)) this.args = [Buffer.from(buf.subarray(from, to))];
+  }
+
   private argumentDone(): void {
     const first = this.remaining === this.argc;
     this.remaining -= 1;
     const value = this.capture === null ? null : joinPieces(this.capture, this.captureLength);
     this.capture = null;
     if (first) {
-      this.kind = value === null ? Kind.Plain : classify(value, 0, value.length);
-      if (needsArguments(this.kind)) this.args = [value!];
+      // A name classified in place (nameInPlace) has set `kind` already.
+      if (value !== null) {
+        this.kind = classify(value, 0, value.length);
+        if (needsArguments(this.kind)) this.args = [value];
+      }
       return;
     }
     if (this.args !== null && value !== null) this.args.push(value);
@@ -186,22 +203,32 @@ export class RequestScanner {
   }
 
   /**
-   * Reads one header line starting at `pos`, joining it with bytes carried
-   * over from the previous chunk. Returns null (and carries the bytes) when
-   * the line is not complete yet.
+   * Reads one header line starting at `pos` into `line`, joining it with
+   * bytes carried over from the previous chunk. Returns false (and carries
+   * the bytes) when the line is not complete yet. `line` is reused: one
+   * header is looked at at a time, and nothing is allocated per command.
    */
-  private line(buf: Buffer, pos: number, what: 'mbulk' | 'bulk'): Line | null {
+  private readLine(buf: Buffer, pos: number, what: 'mbulk' | 'bulk'): boolean {
+    const line = this.line;
     const lf = buf.indexOf(LF, pos);
     if (lf < 0) {
       this.carry.add(buf.subarray(pos));
       if (this.carry.length > MAX_HEADER_LINE) {
         throw new ProtocolError(`too big ${what} count string`);
       }
-      return null;
+      return false;
     }
-    if (this.carry.empty) return { buf, start: pos, lf, next: lf + 1 };
-    const joined = this.take(buf, pos, lf);
-    return { buf: joined, start: 0, lf: joined.length, next: lf + 1 };
+    line.next = lf + 1;
+    if (this.carry.empty) {
+      line.buf = buf;
+      line.start = pos;
+      line.lf = lf;
+    } else {
+      line.buf = this.take(buf, pos, lf);
+      line.start = 0;
+      line.lf = line.buf.length;
+    }
+    return true;
   }
 
   /** The line ending before buf[lf], carried bytes first; clears the carry. */
@@ -252,12 +279,20 @@ function readCount(line: Line, what: 'multibulk' | 'bulk'): number {
   const digits = to - i;
   if (digits === 0 || digits > 19) invalidLength(what);
   if (buf[i] === 0x30 /* 0 */ && (digits > 1 || negative)) invalidLength(what);
+  let n = 0;
   for (let j = i; j < to; j++) {
-    if (buf[j] < 0x30 || buf[j] > 0x39) invalidLength(what);
+    const d = buf[j] - 0x30;
+    if (d < 0 || d > 9) invalidLength(what);
+    n = n * 10 + d;
   }
-  const text = buf.toString('latin1', i, to);
-  if (digits === 19 && text > (negative ? LLONG_MIN : LLONG_MAX)) invalidLength(what);
-  return negative ? -Number(text) : Number(text);
+  // Beyond 15 digits a double is no longer exact: compare as text. Every
+  // such count is refused by the limits anyway; only the error differs.
+  if (digits > 15) {
+    const text = buf.toString('latin1', i, to);
+    if (digits === 19 && text > (negative ? LLONG_MIN : LLONG_MAX)) invalidLength(what);
+    n = Number(text);
+  }
+  return negative ? -n : n;
 }
 
 function invalidLength(what: string): never {
