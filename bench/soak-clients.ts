@@ -182,7 +182,7 @@ export class Workload {
     while (this.running) {
       try {
         const got = await client.blpop(`soak:queue:${id}`, 0);
-        if (got === null || got[1] !== 'item') throw new Error(`BLPOP returned ${got}`);
+        if (got === null || got[1] !== 'item') throw new Error(`BLPOP returned ${String(got)}`);
         this.tally.blpopServed++;
         this.tally.commands++;
       } catch (err) {

@@ -49,7 +49,7 @@ export async function startSystem(name: SystemName, setup: Setup): Promise<Runni
       return {
         target: { port: setup.tlsPort, tls: { caFile: setup.caFile }, auth },
         pid: null,
-        stop: async () => undefined,
+        stop: () => Promise.resolve(),
       };
     case 'proxy':
       return runningProxy(setup, 0);

@@ -144,7 +144,7 @@ async function makeLeaf(
 /** A random positive 64-bit serial, so reissued certificates never collide in caches. */
 function serialNumber(): string {
   const bytes = randomBytes(8);
-  bytes[0] = bytes[0]! & 0x7f;
+  bytes[0] = bytes[0] & 0x7f;
   return '0x' + bytes.toString('hex');
 }
 

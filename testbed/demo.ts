@@ -113,7 +113,7 @@ function parseArgs(argv: string[]): DemoArgs {
   let lifetimeSeconds = 3600;
 
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    const arg = argv[i];
     let value: string | undefined;
 
     if (arg === '--token-lifetime') value = argv[++i];

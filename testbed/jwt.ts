@@ -102,8 +102,8 @@ export function decodeJwt(token: string): DecodedJwt {
   if (parts.length !== 3) throw new Error('a JWT has three dot-separated parts');
 
   return {
-    header: decodePart(parts[0]!),
-    payload: decodePart(parts[1]!),
+    header: decodePart(parts[0]),
+    payload: decodePart(parts[1]),
   };
 }
 

@@ -59,7 +59,7 @@ export async function startRedis(opts: RedisServerOptions): Promise<RedisServer>
       if (!/Address already in use/.test(lastError.message)) throw lastError;
     }
   }
-  throw lastError;
+  throw lastError ?? new Error('redis-server did not start');
 }
 
 async function startOnce(opts: RedisServerOptions): Promise<RedisServer> {
@@ -106,7 +106,7 @@ async function startOnce(opts: RedisServerOptions): Promise<RedisServer> {
     adminPassword,
     caFile,
     admin: connected,
-    output: output.text,
+    output: () => output.text(),
     stop: () => {
       stopping ??= (async () => {
         connected.disconnect();

@@ -99,7 +99,7 @@ describe('Dockerfile', () => {
     const installs = runs(copiedFrom(modules.from!, modules.sources[0]).stage);
     assert.ok(
       installs.some((s) => /npm (ci|prune)\b.*--omit=dev/.test(s)),
-      `node_modules must come from a stage that installs production dependencies only: ${installs}`,
+      `node_modules must come from a stage that installs production dependencies only: ${installs.join(',')}`,
     );
     const compiled = copies.find((c) => c.sources.some((s) => s.endsWith('dist/src')))!;
     assert.ok(runs(copiedFrom(compiled.from!, compiled.sources[0]).stage).includes('npx tsc -p .'));

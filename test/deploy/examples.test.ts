@@ -174,7 +174,7 @@ describe('helm/examples/job-with-sidecar.yaml', () => {
 
     const work = pod.containers.find((c) => !isProxy(c))!;
     const script = (work.command ?? []).join(' ');
-    const admin = `http://127.0.0.1:${config.admin!.kind === 'tcp' ? config.admin!.port : 0}`;
+    const admin = `http://127.0.0.1:${config.admin.kind === 'tcp' ? config.admin.port : 0}`;
     assert.ok(script.includes(`${admin}/readyz`), 'waits for the proxy before working');
     assert.match(script, new RegExp(`trap '[^']*--post-data[^']*${admin}/quitquitquit' EXIT`));
     assert.ok((legacy.spec as { activeDeadlineSeconds?: number }).activeDeadlineSeconds! > 0);

@@ -78,9 +78,23 @@ function indentText(spaces: number, text: string): string {
     .join('\n');
 }
 
+/**
+ * A value as text for quote and the string functions: scalars as String()
+ * gives them; a map or list, which the chart never passes there, as JSON
+ * rather than "[object Object]".
+ */
+function plainText(value: Value): string {
+  if (typeof value === 'string') return value;
+  if (value === undefined || value === null) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return String(value);
+  }
+  return JSON.stringify(value);
+}
+
 function goQuote(value: Value): string {
   if (value === undefined || value === null) return '""';
-  return JSON.stringify(typeof value === 'string' ? value : String(value));
+  return JSON.stringify(plainText(value));
 }
 
 function printf(format: string, args: Value[], where: string): string {
@@ -97,7 +111,7 @@ function toInt(value: Value, where: string): number {
   if (value === undefined || value === null) return 0;
   const n = typeof value === 'string' ? Number(value) : value;
   if (typeof n !== 'number' || Number.isNaN(n))
-    throw new RenderError(`${where}: int of ${String(value)}`);
+    throw new RenderError(`${where}: int of ${plainText(value)}`);
   return Math.trunc(n);
 }
 
@@ -216,7 +230,7 @@ export class Renderer {
         throw new RenderError(`${where}: ${name} wants ${count} arguments`);
     };
     const str = (value: Value): string =>
-      value === undefined || value === null ? '' : String(value);
+      value === undefined || value === null ? '' : plainText(value);
     switch (name) {
       case 'include':
         need(2);

@@ -100,7 +100,8 @@ export interface Pipeline {
 
 export type Term =
   | { kind: 'literal'; value: Value }
-  | { kind: 'field'; base: 'dot' | string; path: string[] }
+  // base is 'dot' for .a.b, otherwise the variable's name ($p for $p.a.b).
+  | { kind: 'field'; base: string; path: string[] }
   | { kind: 'func'; name: string }
   | { kind: 'sub'; pipe: Pipeline };
 

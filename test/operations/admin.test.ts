@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { Redis } from 'ioredis';
@@ -132,9 +135,6 @@ describe('limits', () => {
   });
 
   it('a unix socket listener gets the configured file mode', async (t) => {
-    const { mkdtemp, stat, rm } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
     const dir = await mkdtemp(join(tmpdir(), 'proxy-sock-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const stack = await startStack();

@@ -31,8 +31,8 @@ describe('clients through the proxy', () => {
   it('ioredis 5 (RESP2): ACL WHOAMI names the token principal', async (t) => {
     const client = ioredis();
     t.after(() => client.disconnect());
-    const whoami = await client.call('ACL', 'WHOAMI');
-    assert.ok(stack.sts.tokens.has(String(whoami)), `${whoami} is an oid the token service issued`);
+    const whoami = String(await client.call('ACL', 'WHOAMI'));
+    assert.ok(stack.sts.tokens.has(whoami), `${whoami} is an oid the token service issued`);
   });
 
   it('ioredis 5: a pipeline of 5000 commands comes back in order', async (t) => {

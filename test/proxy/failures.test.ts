@@ -52,7 +52,7 @@ describe('failures explained', () => {
     const result = await run(process.execPath, [CLI, '--upstrem', 'x'])
       .then(() => null, (err: { code: number; stderr: string }) => err);
     assert.equal(result?.code, 2);
-    assert.match(result!.stderr, /^redis-entra-proxy: .*upstrem.*\(see --help\)\n$/);
+    assert.match(result.stderr, /^redis-entra-proxy: .*upstrem.*\(see --help\)\n$/);
   });
 
   it('missing credential variables are named', async () => {
@@ -60,7 +60,7 @@ describe('failures explained', () => {
       env: { PATH: process.env.PATH },
     }).then(() => null, (err: { code: number; stderr: string }) => err);
     assert.equal(result?.code, 2);
-    assert.match(result!.stderr, /AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET/);
+    assert.match(result.stderr, /AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET/);
   });
 
   it('--help lists every flag with its environment variable', async () => {
@@ -174,6 +174,6 @@ describe('--client-password', () => {
     const result = await run(process.execPath, [CLI, '--upstream', 'cache', '--listen', '0.0.0.0:0'])
       .then(() => null, (err: { code: number; stderr: string }) => err);
     assert.equal(result?.code, 2);
-    assert.match(result!.stderr, /--client-password or pass --allow-remote-clients/);
+    assert.match(result.stderr, /--client-password or pass --allow-remote-clients/);
   });
 });

@@ -36,7 +36,7 @@ export async function startPlainRedis(): Promise<PlainRedis> {
       await stop(child);
     }
   }
-  throw last;
+  throw last ?? new Error('redis-server did not start');
 }
 
 function ready(child: ChildProcess): Promise<void> {

@@ -55,7 +55,7 @@ describe('token service as an App Service managed identity endpoint', () => {
     const url = `${svc.msiEndpoint}?api-version=2019-08-01&resource=https://redis.azure.com`;
     const denied = await fetch(url);
     const granted = await fetch(url, { headers: { 'X-IDENTITY-HEADER': svc.msiHeader } });
-    const body = await granted.json();
+    const body = (await granted.json()) as Record<string, string>;
 
     assert.equal(denied.status, 401);
     assert.equal(granted.status, 200);

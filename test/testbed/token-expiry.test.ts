@@ -86,7 +86,7 @@ describe('Azure-like enforcement of token expiry upstream', () => {
     const other = await startTokenService({ certs, redis, lifetimeSeconds: 60 });
     const credential = new ClientSecretCredential(
       other.tenantId, other.clientId, other.clientSecret, credentialOptions(other));
-    const oid = oidOf((await credential.getToken(SCOPE))!.token);
+    const oid = oidOf((await credential.getToken(SCOPE)).token);
     const users = () => redis.admin.call('ACL', 'USERS') as Promise<string[]>;
 
     assert.ok((await users()).includes(oid));

@@ -58,7 +58,7 @@ describe('token service with real @azure/identity credentials', () => {
       ...credentialOptions(svc),
       tenantId: svc.tenantId,
       clientId: svc.clientId,
-      tokenFilePath: svc.envFor('workload-identity').AZURE_FEDERATED_TOKEN_FILE!,
+      tokenFilePath: svc.envFor('workload-identity').AZURE_FEDERATED_TOKEN_FILE,
     }),
   };
 
@@ -82,8 +82,8 @@ describe('token service with real @azure/identity credentials', () => {
   }
 
   test('every token has its own oid and its own Redis user', async () => {
-    const first = await credentials.ClientSecretCredential!().getToken(SCOPE);
-    const second = await credentials.ClientSecretCredential!().getToken(SCOPE);
+    const first = await credentials.ClientSecretCredential().getToken(SCOPE);
+    const second = await credentials.ClientSecretCredential().getToken(SCOPE);
     const [a, b] = [oidOf(first!.token), oidOf(second!.token)];
 
     assert.notEqual(a, b);
@@ -92,7 +92,7 @@ describe('token service with real @azure/identity credentials', () => {
   });
 
   test('a token does not authenticate as another oid', async () => {
-    const token = await credentials.ClientSecretCredential!().getToken(SCOPE);
+    const token = await credentials.ClientSecretCredential().getToken(SCOPE);
     const err = await rejectionOf(connectAs(redis, svc.clientId, token!.token));
 
     assert.match(err.message, /WRONGPASS/);
@@ -135,7 +135,7 @@ describe('token service with real @azure/identity credentials', () => {
     t.after(() => svc.setLifetime(3600));
     svc.setLifetime(120);
 
-    const token = await credentials.ClientSecretCredential!().getToken(SCOPE);
+    const token = await credentials.ClientSecretCredential().getToken(SCOPE);
     const { iat, exp } = decodeJwt(token!.token).payload as { iat: number; exp: number };
 
     assert.equal(svc.lifetimeSeconds, 120);
@@ -145,15 +145,20 @@ describe('token service with real @azure/identity credentials', () => {
 
   test('the OpenID metadata names the endpoints MSAL needs; the JWKS has the key', async () => {
     const base = `${svc.authorityHost}/${svc.tenantId}`;
-    const metadata = await (await fetch(`${base}/v2.0/.well-known/openid-configuration`)).json();
-    const jwks = await (await fetch(metadata.jwks_uri)).json();
+    const metadata = (await (await fetch(`${base}/v2.0/.well-known/openid-configuration`)).json()) as {
+      jwks_uri: string;
+      token_endpoint: unknown;
+      authorization_endpoint: unknown;
+      issuer: unknown;
+    };
+    const jwks = (await (await fetch(metadata.jwks_uri)).json()) as { keys: { kty: unknown }[] };
 
     assert.equal(metadata.token_endpoint, svc.tokenEndpoint);
     assert.equal(typeof metadata.authorization_endpoint, 'string');
     assert.equal(typeof metadata.issuer, 'string');
     assert.equal(jwks.keys.length, 1);
     assert.equal(jwks.keys[0].kty, 'RSA');
-    assert.ok(svc.requests[`/${svc.tenantId}/oauth2/v2.0/token`]! > 0);
+    assert.ok(svc.requests[`/${svc.tenantId}/oauth2/v2.0/token`] > 0);
   });
 
   test('an unknown tenant gets AADSTS90002', async () => {
@@ -161,7 +166,7 @@ describe('token service with real @azure/identity credentials', () => {
       method: 'POST',
       body: new URLSearchParams({ grant_type: 'client_credentials' }),
     });
-    const body = await res.json();
+    const body = (await res.json()) as { error_codes?: unknown };
 
     assert.equal(res.status, 400);
     assert.deepEqual(body.error_codes, [90002]);
