@@ -112,8 +112,11 @@ function accepts(port: number): Promise<boolean> {
  * Waits for a `{"event":"listening","address":"127.0.0.1:PORT"}` line on
  * stdout, as the proxy and the node pipe print once they bound port 0.
  */
-export async function listeningPort(child: Child, what: string, timeoutMs = 10_000):
-  Promise<number> {
+export async function listeningPort(
+  child: Child,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
 
   while (Date.now() < deadline) {

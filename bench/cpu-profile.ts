@@ -98,8 +98,10 @@ export function summarizeProfile(
 }
 
 /** Microseconds of self time per node id, for samples inside the window. */
-function sampledTime(profile: CpuProfile, window: { from: number; to: number }):
-  Map<number, number> {
+function sampledTime(
+  profile: CpuProfile,
+  window: { from: number; to: number },
+): Map<number, number> {
   const time = new Map<number, number>();
   let at = profile.startTime;
 
@@ -167,8 +169,8 @@ function byOrigin(rows: FunctionTime[], busyMs: number): ProfileSummary['origins
 export function renderSummary(summary: ProfileSummary): string {
   const pct = (share: number): string => `${(share * 100).toFixed(1)}%`;
   const fn = (r: FunctionTime): string =>
-    `| ${pct(r.selfShare).padStart(6)} | ${pct(r.totalShare).padStart(6)} | ${r.name} `
-      + `| ${r.where || r.origin} |`;
+    `| ${pct(r.selfShare).padStart(6)} | ${pct(r.totalShare).padStart(6)} | ${r.name} ` +
+    `| ${r.where || r.origin} |`;
   const busy = `busy ${summary.busyMs.toFixed(0)} ms of ${summary.windowMs.toFixed(0)} ms sampled`;
 
   return [

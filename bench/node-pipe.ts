@@ -28,7 +28,9 @@ function main(): void {
   server.listen(0, '127.0.0.1', () => {
     const address = server.address();
     const bound = typeof address === 'object' && address !== null ? address.port : 0;
-    process.stdout.write(`${JSON.stringify({ event: 'listening', address: `127.0.0.1:${bound}` })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ event: 'listening', address: `127.0.0.1:${bound}` })}\n`,
+    );
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => process.exit(0));

@@ -41,7 +41,10 @@ export function treeCpuSeconds(root = process.pid): number {
     const fields = statFields(Number(entry));
     if (fields === null) continue;
     const [ppid, utime, stime, cutime, cstime] = [1, 11, 12, 13, 14].map((i) => Number(fields[i]));
-    stats.set(Number(entry), { ppid, seconds: (utime + stime + cutime + cstime) / TICKS_PER_SECOND });
+    stats.set(Number(entry), {
+      ppid,
+      seconds: (utime + stime + cutime + cstime) / TICKS_PER_SECOND,
+    });
   }
 
   let total = 0;

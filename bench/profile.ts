@@ -19,7 +19,12 @@ import { cpuSeconds } from './proc.js';
 import { runBenchmark, type Test } from './redis-benchmark.js';
 import { SCENARIOS } from './scenarios.js';
 import {
-  RESULTS_DIR, cleanup, cleanupOnSignals, onCleanup, proxyBuild, startTestbed,
+  RESULTS_DIR,
+  cleanup,
+  cleanupOnSignals,
+  onCleanup,
+  proxyBuild,
+  startTestbed,
 } from './setup.js';
 import { proxyArgs } from './systems.js';
 
@@ -46,18 +51,27 @@ async function main(): Promise<void> {
   await mkdir(profileDir, { recursive: true });
   onCleanup(() => rm(profileDir, { recursive: true, force: true }));
 
-  const proxy = start(process.execPath, [
-    '--cpu-prof', '--cpu-prof-dir', profileDir,
-    setup.proxyCli, ...proxyArgs(setup, Number(values['pool-size'])),
-  ], { env: { ...process.env, ...setup.proxyEnv } });
+  const proxy = start(
+    process.execPath,
+    [
+      '--cpu-prof',
+      '--cpu-prof-dir',
+      profileDir,
+      setup.proxyCli,
+      ...proxyArgs(setup, Number(values['pool-size'])),
+    ],
+    { env: { ...process.env, ...setup.proxyEnv } },
+  );
   onCleanup(() => proxy.stop('SIGKILL'));
   const target = { port: await listeningPort(proxy, 'proxy') };
 
   // SET first: the key must exist, with a value of the scenario's size.
-  await runBenchmark(target, { ...scenario.load, test: 'set', requests: scenario.warmup },
-    RUN_TIMEOUT_MS);
-  await runBenchmark(target, { ...scenario.load, test, requests: scenario.warmup },
-    RUN_TIMEOUT_MS);
+  await runBenchmark(
+    target,
+    { ...scenario.load, test: 'set', requests: scenario.warmup },
+    RUN_TIMEOUT_MS,
+  );
+  await runBenchmark(target, { ...scenario.load, test, requests: scenario.warmup }, RUN_TIMEOUT_MS);
 
   const cpuBefore = cpuSeconds(proxy.pid);
   const from = monotonicMicros();
@@ -74,18 +88,31 @@ async function main(): Promise<void> {
   if (!aligned) process.stderr.write('profile clock does not match; using all samples\n');
   const window = aligned ? { from, to } : undefined;
   const summary = summarizeProfile(profile, window, Number(values.top));
-  const heading = `proxy CPU profile: ${scenario.label} ${test.toUpperCase()}, `
-    + `${requests} requests, ${Math.round(result.opsPerSecond)} ops/s under the profiler, `
-    + `${cpuMicrosPerOp.toFixed(1)} µs CPU/op`;
+  const heading =
+    `proxy CPU profile: ${scenario.label} ${test.toUpperCase()}, ` +
+    `${requests} requests, ${Math.round(result.opsPerSecond)} ops/s under the profiler, ` +
+    `${cpuMicrosPerOp.toFixed(1)} µs CPU/op`;
 
   process.stdout.write(`${heading}\n\n${renderSummary(summary)}\n`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const base = join(RESULTS_DIR, `profile-${scenario.name}-${test}-${stamp}`);
   await writeFile(`${base}.cpuprofile`, JSON.stringify(profile));
-  await writeFile(`${base}.json`, JSON.stringify({
-    scenario: scenario.name, test, requests, result, cpuMicrosPerOp, proxy: build.fingerprint,
-    summary,
-  }, null, 2) + '\n');
+  await writeFile(
+    `${base}.json`,
+    JSON.stringify(
+      {
+        scenario: scenario.name,
+        test,
+        requests,
+        result,
+        cpuMicrosPerOp,
+        proxy: build.fingerprint,
+        summary,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   process.stdout.write(`\nprofile: ${base}.cpuprofile\n`);
 }
 

@@ -39,13 +39,22 @@ export interface Measurement {
 
 export function benchmarkArgs(target: Target, load: Load): string[] {
   const args = [
-    '-h', '127.0.0.1', '-p', String(target.port),
-    '-t', load.test,
-    '-c', String(load.clients),
-    '-P', String(load.pipeline),
-    '-n', String(load.requests),
-    '-d', String(load.dataSize),
-    '-k', load.keepAlive ? '1' : '0',
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(target.port),
+    '-t',
+    load.test,
+    '-c',
+    String(load.clients),
+    '-P',
+    String(load.pipeline),
+    '-n',
+    String(load.requests),
+    '-d',
+    String(load.dataSize),
+    '-k',
+    load.keepAlive ? '1' : '0',
     '--csv',
   ];
 
@@ -70,14 +79,24 @@ export async function runBenchmark(
   // redis-benchmark exits 0 even after some errors; a missing row is the tell.
   const row = parseCsv(output).find((m) => m.test.toLowerCase() === load.test);
   if (code !== 0 || row === undefined || !(row.opsPerSecond > 0)) {
-    throw new Error(`redis-benchmark ${load.test} on port ${target.port} failed `
-      + `(exit ${code}):\n${output.slice(-2_000)}`);
+    throw new Error(
+      `redis-benchmark ${load.test} on port ${target.port} failed ` +
+        `(exit ${code}):\n${output.slice(-2_000)}`,
+    );
   }
   return row;
 }
 
-const HEADER = ['test', 'rps', 'avg_latency_ms', 'min_latency_ms', 'p50_latency_ms',
-  'p95_latency_ms', 'p99_latency_ms', 'max_latency_ms'];
+const HEADER = [
+  'test',
+  'rps',
+  'avg_latency_ms',
+  'min_latency_ms',
+  'p50_latency_ms',
+  'p95_latency_ms',
+  'p99_latency_ms',
+  'max_latency_ms',
+];
 
 /**
  * Reads the rows after the CSV header line. Warnings (about keep-alive, a

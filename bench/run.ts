@@ -16,7 +16,12 @@ import { cpuSeconds, describeMachine, machineCpu, peakRssBytes, treeCpuSeconds }
 import { runBenchmark, type Load, type Target } from './redis-benchmark.js';
 import { SCENARIOS, quickRequests, type Scenario } from './scenarios.js';
 import {
-  RESULTS_DIR, cleanup, cleanupOnSignals, onCleanup, proxyBuild, startTestbed,
+  RESULTS_DIR,
+  cleanup,
+  cleanupOnSignals,
+  onCleanup,
+  proxyBuild,
+  startTestbed,
 } from './setup.js';
 import { costTable, latencyTable, ratioTable, summarize, type RunRecord } from './stats.js';
 import { SYSTEMS, installed, startSystem, type Setup, type SystemName } from './systems.js';
@@ -44,12 +49,16 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const started = new Date();
 
-  process.stderr.write(`${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}, `
-    + `redis ${machine.redisServer}, stunnel ${machine.stunnel}, haproxy ${machine.haproxy}\n`);
+  process.stderr.write(
+    `${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}, ` +
+      `redis ${machine.redisServer}, stunnel ${machine.stunnel}, haproxy ${machine.haproxy}\n`,
+  );
   // Client, proxy and server share the CPUs; anything else running skews every number.
   if (machine.loadAverage > 0.5) {
-    process.stderr.write(`warning: load average ${machine.loadAverage.toFixed(2)} before `
-      + 'starting; something else is using the CPUs\n');
+    process.stderr.write(
+      `warning: load average ${machine.loadAverage.toFixed(2)} before ` +
+        'starting; something else is using the CPUs\n',
+    );
   }
 
   const build = await proxyBuild(options.proxyCli);
@@ -66,7 +75,7 @@ async function main(): Promise<void> {
 
       for (const system of order) {
         try {
-          records.push(...await measureQuietly(system, scenario, round, options, setup));
+          records.push(...(await measureQuietly(system, scenario, round, options, setup)));
         } catch (err) {
           const message = `round ${round} ${scenario.name} ${system}: ${(err as Error).message}`;
           failures.push(message);
@@ -78,11 +87,12 @@ async function main(): Promise<void> {
 
   const systems = SYSTEMS.filter((s) => records.some((r) => r.system === s));
   const rows = summarize(records, options.scenarios, systems);
-  const latencyRows = rows.filter((row) =>
-    options.scenarios.find((s) => s.name === row.scenario)?.latency === true);
+  const latencyRows = rows.filter(
+    (row) => options.scenarios.find((s) => s.name === row.scenario)?.latency === true,
+  );
   const report = [
-    `# redis-benchmark, ratio to direct TLS (ops/s): median of ${options.rounds} round(s), `
-      + '(min-max) over rounds',
+    `# redis-benchmark, ratio to direct TLS (ops/s): median of ${options.rounds} round(s), ` +
+      '(min-max) over rounds',
     ratioTable(rows, systems),
     '',
     '# latency p50 / p99 ms (medians)',
@@ -95,9 +105,11 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${report}\n`);
   const disturbed = records.filter((r) => disturbance([r]) > DISTURBED_SHARE);
   if (disturbed.length > 0) {
-    process.stdout.write(`\n${disturbed.length} of ${records.length} runs shared the CPUs with `
-      + `other work (>${pct(DISTURBED_SHARE)}) even after ${DISTURBED_RETRIES} retries; see `
-      + 'foreignCpuShare in the results file\n');
+    process.stdout.write(
+      `\n${disturbed.length} of ${records.length} runs shared the CPUs with ` +
+        `other work (>${pct(DISTURBED_SHARE)}) even after ${DISTURBED_RETRIES} retries; see ` +
+        'foreignCpuShare in the results file\n',
+    );
   }
   const file = await writeResults({
     started: started.toISOString(),
@@ -136,8 +148,11 @@ function parseOptions(argv: string[]): Options {
   const rounds = values.quick ? 1 : Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds wants a positive integer');
 
-  const scenarios = pick(values.scenarios, SCENARIOS.map((s) => s.name), 'scenario')
-    .map((name) => SCENARIOS.find((s) => s.name === name)!);
+  const scenarios = pick(
+    values.scenarios,
+    SCENARIOS.map((s) => s.name),
+    'scenario',
+  ).map((name) => SCENARIOS.find((s) => s.name === name)!);
   const wanted = pick(values.systems, [...SYSTEMS], 'system') as SystemName[];
   const systems = wanted.filter((name) => {
     if (installed(name)) return true;
@@ -152,7 +167,10 @@ function parseOptions(argv: string[]): Options {
 /** A comma-separated list checked against the known names; all of them when absent. */
 function pick(list: string | undefined, known: string[], what: string): string[] {
   if (list === undefined) return known;
-  const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length > 0) throw new Error(`unknown ${what}: ${unknown.join(', ')}`);
   return names;
@@ -211,15 +229,25 @@ async function measure(
     const requests = options.quick ? quickRequests(scenario) : scenario.requests;
     const records: RunRecord[] = [];
 
-    await runBenchmark(running.target, {
-      ...scenario.load, test: scenario.tests[0], requests: scenario.warmup,
-    }, RUN_TIMEOUT_MS);
+    await runBenchmark(
+      running.target,
+      {
+        ...scenario.load,
+        test: scenario.tests[0],
+        requests: scenario.warmup,
+      },
+      RUN_TIMEOUT_MS,
+    );
 
     for (const test of scenario.tests) {
       const load: Load = { ...scenario.load, test, requests };
-      records.push(await measureTest(running.target, running.pid, load, {
-        round, scenario: scenario.name, system,
-      }));
+      records.push(
+        await measureTest(running.target, running.pid, load, {
+          round,
+          scenario: scenario.name,
+          system,
+        }),
+      );
     }
     if (running.pid !== null) {
       const peak = peakRssBytes(running.pid) / 2 ** 20;
@@ -269,14 +297,16 @@ function cpuAccount(): { at: number; busy: number; steal: number; mine: number }
   return { at: performance.now(), ...machineCpu(), mine: treeCpuSeconds() };
 }
 
-
 function progress(round: number, rounds: number, r: RunRecord): void {
   const cpu = r.cpuMicrosPerOp === undefined ? '' : `, ${r.cpuMicrosPerOp.toFixed(1)} µs CPU/op`;
-  const others = disturbance([r]) > DISTURBED_SHARE
-    ? ` [disturbed: others ${pct(r.foreignCpuShare)}, steal ${pct(r.stealShare)} of the CPUs]`
-    : '';
-  process.stderr.write(`[${round}/${rounds}] ${r.scenario} ${r.system} ${r.test.toUpperCase()}: `
-    + `${Math.round(r.opsPerSecond)} ops/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms${cpu}${others}\n`);
+  const others =
+    disturbance([r]) > DISTURBED_SHARE
+      ? ` [disturbed: others ${pct(r.foreignCpuShare)}, steal ${pct(r.stealShare)} of the CPUs]`
+      : '';
+  process.stderr.write(
+    `[${round}/${rounds}] ${r.scenario} ${r.system} ${r.test.toUpperCase()}: ` +
+      `${Math.round(r.opsPerSecond)} ops/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms${cpu}${others}\n`,
+  );
 }
 
 function pct(share: number): string {

@@ -97,8 +97,13 @@ export function resp3Replies(size = 16 << 20): Input {
     const r = rnd();
     if (r < 0.4) {
       return Buffer.concat([
-        text('%3\r\n'), bulk('field1'), bulk(value64(rnd)), bulk('score'),
-        text(`,${(rnd() * 1000).toFixed(3)}\r\n`), bulk('active'), text('#t\r\n'),
+        text('%3\r\n'),
+        bulk('field1'),
+        bulk(value64(rnd)),
+        bulk('score'),
+        text(`,${(rnd() * 1000).toFixed(3)}\r\n`),
+        bulk('active'),
+        text('#t\r\n'),
       ]);
     }
     if (r < 0.8) {
@@ -114,7 +119,9 @@ export function resp3Replies(size = 16 << 20): Input {
 export function pipelinedCommands(size = 16 << 20): Input {
   const rnd = random(4);
   return build('GET/SET commands', size, () => {
-    const key = `key:${Math.floor(rnd() * 1e6).toString().padStart(6, '0')}`;
+    const key = `key:${Math.floor(rnd() * 1e6)
+      .toString()
+      .padStart(6, '0')}`;
     if (rnd() < 0.5) return Buffer.concat([text('*2\r\n'), bulk('GET'), bulk(key)]);
     return Buffer.concat([text('*3\r\n'), bulk('SET'), bulk(key), bulk(value64(rnd))]);
   });

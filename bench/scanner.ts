@@ -17,7 +17,12 @@ import { runInNewContext } from 'node:vm';
 import { ReplyScanner } from '../src/resp/reply-scanner.js';
 import { RequestScanner } from '../src/resp/request-scanner.js';
 import {
-  arrayReplies, bigBulk, pipelinedCommands, resp3Replies, smallReplies, type Input,
+  arrayReplies,
+  bigBulk,
+  pipelinedCommands,
+  resp3Replies,
+  smallReplies,
+  type Input,
 } from './scanner-fixtures.js';
 
 interface ParserOptions {
@@ -28,9 +33,9 @@ interface ParserOptions {
 }
 
 /** redis-parser 3 ships no types. */
-const Parser = createRequire(import.meta.url)('redis-parser') as new (
-  options: ParserOptions,
-) => { execute(chunk: Buffer): void };
+const Parser = createRequire(import.meta.url)('redis-parser') as new (options: ParserOptions) => {
+  execute(chunk: Buffer): void;
+};
 
 /** Reads every chunk once and returns the number of frames seen. */
 type Reader = (chunks: readonly Buffer[]) => number;
@@ -133,7 +138,11 @@ function timed(read: Reader, input: Input): { mbps: number; fps: number } {
 }
 
 type CopyMethod = (
-  this: Buffer, target: Uint8Array, targetStart?: number, sourceStart?: number, sourceEnd?: number,
+  this: Buffer,
+  target: Uint8Array,
+  targetStart?: number,
+  sourceStart?: number,
+  sourceEnd?: number,
 ) => number;
 
 /** Input read per allocation measurement, so that fixed costs spread thin. */
@@ -282,9 +291,13 @@ const RESP3_SAMPLES: Array<[string, string]> = [
 
 function machine(): string {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
-  const load = loadavg().map((n) => n.toFixed(2)).join(' ');
-  return `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, `
-    + `${cpus().length} CPUs (${cpu}), load average ${load}`;
+  const load = loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
+  return (
+    `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ` +
+    `${cpus().length} CPUs (${cpu}), load average ${load}`
+  );
 }
 
 function fmt(n: number, digits = 0): string {
@@ -304,9 +317,11 @@ function table(results: Result[]): string {
   ];
   for (const r of results) {
     const range = `${fmt(r.mbPerSecondMin)}-${fmt(r.mbPerSecondMax)}`;
-    lines.push(`| ${r.input} | ${fmt(r.frames)} | ${r.reader} | ${fmt(r.mbPerSecond)} `
-      + `| ${range} | ${fmt(r.framesPerSecond)} | ${fmt(r.heapKibPerMib, 1)} `
-      + `| ${share(r.copiedShare)} |`);
+    lines.push(
+      `| ${r.input} | ${fmt(r.frames)} | ${r.reader} | ${fmt(r.mbPerSecond)} ` +
+        `| ${range} | ${fmt(r.framesPerSecond)} | ${fmt(r.heapKibPerMib, 1)} ` +
+        `| ${share(r.copiedShare)} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -326,16 +341,18 @@ function main(): void {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return;
   }
-  process.stdout.write([
-    `RESP scanners vs redis-parser: ${header}`,
-    `${RUNS} alternating rounds of >= ${MIN_MS} ms each, medians; 64 KiB chunks; `
-      + 'MB = 10^6 bytes; heap: KiB allocated per MiB of input.',
-    '',
-    table(results),
-    '',
-    ...resp3.map(({ what, outcome }) => `redis-parser on a RESP3 ${what}: ${outcome}`),
-    '',
-  ].join('\n'));
+  process.stdout.write(
+    [
+      `RESP scanners vs redis-parser: ${header}`,
+      `${RUNS} alternating rounds of >= ${MIN_MS} ms each, medians; 64 KiB chunks; ` +
+        'MB = 10^6 bytes; heap: KiB allocated per MiB of input.',
+      '',
+      table(results),
+      '',
+      ...resp3.map(({ what, outcome }) => `redis-parser on a RESP3 ${what}: ${outcome}`),
+      '',
+    ].join('\n'),
+  );
 }
 
 main();

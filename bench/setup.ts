@@ -9,9 +9,7 @@ import { cp, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import {
-  ADMIN_USER, makeCertificates, startRedis, startTokenService,
-} from '../testbed/index.js';
+import { ADMIN_USER, makeCertificates, startRedis, startTokenService } from '../testbed/index.js';
 import { killAll } from './children.js';
 import type { Setup } from './systems.js';
 
@@ -87,9 +85,7 @@ export async function proxyBuild(explicitCli: string | undefined): Promise<Proxy
 /** sha256 over the .js files of a tree, to tell two proxy builds apart. */
 async function hashTree(dir: string): Promise<string> {
   const hash = createHash('sha256');
-  const files = (await readdir(dir, { recursive: true }))
-    .filter((f) => f.endsWith('.js'))
-    .sort();
+  const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.js')).sort();
 
   for (const file of files) {
     hash.update(file);

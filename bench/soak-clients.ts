@@ -26,7 +26,13 @@ export interface Tally {
 
 export function newTally(): Tally {
   return {
-    commands: 0, errors: 0, drops: 0, messages: 0, gaps: 0, blpopServed: 0, shortLived: 0,
+    commands: 0,
+    errors: 0,
+    drops: 0,
+    messages: 0,
+    gaps: 0,
+    blpopServed: 0,
+    shortLived: 0,
     samples: [],
   };
 }

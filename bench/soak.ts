@@ -64,8 +64,10 @@ async function main(): Promise<void> {
   await mkdir(RESULTS_DIR, { recursive: true });
 
   const { proxy, adminPort } = await startStackFor(options);
-  process.stderr.write(`soak: ${options.minutes} min, ${options.clients} clients `
-    + `${JSON.stringify(mix)}, ${options.tokenLifetime} s tokens, proxy pid ${proxy.process.pid}\n`);
+  process.stderr.write(
+    `soak: ${options.minutes} min, ${options.clients} clients ` +
+      `${JSON.stringify(mix)}, ${options.tokenLifetime} s tokens, proxy pid ${proxy.process.pid}\n`,
+  );
 
   const workload = new Workload(proxy.port);
   workload.start(mix);
@@ -82,13 +84,24 @@ async function main(): Promise<void> {
     const row = await takeSample(pid, adminPort, workload.tally, started);
     samples.push(row);
     process.stderr.write(`${formatRow(row)}\n`);
-    await writeResults(base, { options, mix, machine, samples, errorSamples: workload.tally.samples });
+    await writeResults(base, {
+      options,
+      mix,
+      machine,
+      samples,
+      errorSamples: workload.tally.samples,
+    });
   }
 
   await workload.stop();
   const summary = summarize(samples);
   await writeResults(base, {
-    options, mix, machine, samples, summary, errorSamples: workload.tally.samples,
+    options,
+    mix,
+    machine,
+    samples,
+    summary,
+    errorSamples: workload.tally.samples,
     closeReasons: closeReasons(await scrape(adminPort)),
   });
   process.stdout.write(`${summaryText(summary, samples)}\nresults: ${base}.json, ${base}.csv\n`);
@@ -102,16 +115,27 @@ async function startStackFor(options: Options) {
   const redis = await startRedis({ certs });
   onCleanup(() => redis.stop());
   const sts = await startTokenService({
-    certs, redis: { admin: redis.admin }, lifetimeSeconds: options.tokenLifetime,
+    certs,
+    redis: { admin: redis.admin },
+    lifetimeSeconds: options.tokenLifetime,
   });
   onCleanup(() => sts.stop());
   const proxy = await startProxy({
     cliPath: build.cliPath,
     args: [
-      '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
-      '--upstream', `127.0.0.1:${redis.tlsPort}`, '--tls-ca-file', certs.caFile,
-      '--credential', 'client-secret', '--disable-instance-discovery',
-      '--pool-size', String(options.poolSize),
+      '--listen',
+      '127.0.0.1:0',
+      '--admin-listen',
+      '127.0.0.1:0',
+      '--upstream',
+      `127.0.0.1:${redis.tlsPort}`,
+      '--tls-ca-file',
+      certs.caFile,
+      '--credential',
+      'client-secret',
+      '--disable-instance-discovery',
+      '--pool-size',
+      String(options.poolSize),
     ],
     env: { ...sts.envFor('client-secret'), NODE_EXTRA_CA_CERTS: certs.caFile },
   });
@@ -203,28 +227,38 @@ function summarize(samples: Sample[]): Summary {
 }
 
 function formatRow(r: Sample): string {
-  return `t=${r.elapsedSeconds}s rss=${r.rssMiB}MiB heap=${r.heapUsedMiB}MiB fds=${r.fds} `
-    + `lagP99=${r.eventLoopP99Ms}ms sessions=${r.sessions} upstream=${r.upstreamConnections} `
-    + `reauth=${r.reauthSuccess}/${r.reauthFailure} abnormal=${r.abnormalCloses} `
-    + `cmds=${r.commands} errors=${r.clientErrors} drops=${r.drops} gaps=${r.pubsubGaps}`;
+  return (
+    `t=${r.elapsedSeconds}s rss=${r.rssMiB}MiB heap=${r.heapUsedMiB}MiB fds=${r.fds} ` +
+    `lagP99=${r.eventLoopP99Ms}ms sessions=${r.sessions} upstream=${r.upstreamConnections} ` +
+    `reauth=${r.reauthSuccess}/${r.reauthFailure} abnormal=${r.abnormalCloses} ` +
+    `cmds=${r.commands} errors=${r.clientErrors} drops=${r.drops} gaps=${r.pubsubGaps}`
+  );
 }
 
 function summaryText(summary: Summary, samples: Sample[]): string {
   const last = samples[samples.length - 1];
   const lines = ['', 'metric            first third  last third  slope/min'];
   for (const [name, t] of Object.entries(summary)) {
-    lines.push(`${name.padEnd(18)}${String(t.firstThird).padStart(11)}`
-      + `${String(t.lastThird).padStart(12)}${String(t.slopePerMinute).padStart(11)}`);
+    lines.push(
+      `${name.padEnd(18)}${String(t.firstThird).padStart(11)}` +
+        `${String(t.lastThird).padStart(12)}${String(t.slopePerMinute).padStart(11)}`,
+    );
   }
-  lines.push('', `totals: ${last.commands} commands, ${last.shortLived} short-lived connections, `
-    + `${last.tokenRefreshes} token refreshes, ${last.reauthSuccess} re-auths `
-    + `(${last.reauthFailure} failed), ${last.abnormalCloses} abnormal session ends, `
-    + `${last.clientErrors} client errors, ${last.drops} drops, ${last.pubsubGaps} pub/sub gaps, `
-    + `${last.blpopServed} BLPOP served`);
+  lines.push(
+    '',
+    `totals: ${last.commands} commands, ${last.shortLived} short-lived connections, ` +
+      `${last.tokenRefreshes} token refreshes, ${last.reauthSuccess} re-auths ` +
+      `(${last.reauthFailure} failed), ${last.abnormalCloses} abnormal session ends, ` +
+      `${last.clientErrors} client errors, ${last.drops} drops, ${last.pubsubGaps} pub/sub gaps, ` +
+      `${last.blpopServed} BLPOP served`,
+  );
   return lines.join('\n');
 }
 
-async function writeResults(base: string, result: { samples: Sample[]; [key: string]: unknown }): Promise<void> {
+async function writeResults(
+  base: string,
+  result: { samples: Sample[]; [key: string]: unknown },
+): Promise<void> {
   await writeFile(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
   const rows = result.samples;
   if (rows.length === 0) return;

@@ -56,11 +56,7 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-export function summarize(
-  records: RunRecord[],
-  scenarios: Scenario[],
-  systems: string[],
-): Row[] {
+export function summarize(records: RunRecord[], scenarios: Scenario[], systems: string[]): Row[] {
   const rows: Row[] = [];
 
   for (const scenario of scenarios) {

@@ -9,7 +9,14 @@ import { startProxy } from '../testbed/index.js';
 import type { Target } from './redis-benchmark.js';
 import { startHaproxy, startNodePipe, startStunnel, type Middleman } from './tunnels.js';
 
-export const SYSTEMS = ['direct', 'proxy', 'proxy-pool', 'stunnel', 'haproxy', 'node-pipe'] as const;
+export const SYSTEMS = [
+  'direct',
+  'proxy',
+  'proxy-pool',
+  'stunnel',
+  'haproxy',
+  'node-pipe',
+] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
 /** What every system needs to reach the one redis-server. */
@@ -105,14 +112,21 @@ async function runningProxy(setup: Setup, poolSize: number): Promise<Running> {
 
 export function proxyArgs(setup: Setup, poolSize: number, admin = 'off'): string[] {
   return [
-    '--listen', '127.0.0.1:0',
-    '--admin-listen', admin,
-    '--upstream', `127.0.0.1:${setup.tlsPort}`,
-    '--tls-ca-file', setup.caFile,
-    '--credential', 'client-secret',
+    '--listen',
+    '127.0.0.1:0',
+    '--admin-listen',
+    admin,
+    '--upstream',
+    `127.0.0.1:${setup.tlsPort}`,
+    '--tls-ca-file',
+    setup.caFile,
+    '--credential',
+    'client-secret',
     '--disable-instance-discovery',
-    '--log-level', 'info',
-    '--pool-size', String(poolSize),
+    '--log-level',
+    'info',
+    '--pool-size',
+    String(poolSize),
   ];
 }
 

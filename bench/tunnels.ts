@@ -33,34 +33,42 @@ const ATTEMPTS = 3;
  * lines per connection, which no one benchmarking a tunnel would keep.
  */
 export function startStunnel(upstream: Upstream): Promise<Middleman> {
-  return withConfigFile('stunnel.conf', (port) => [
-    'foreground = yes',
-    'pid =',
-    'debug = warning',
-    '[redis]',
-    'client = yes',
-    `accept = 127.0.0.1:${port}`,
-    `connect = 127.0.0.1:${upstream.tlsPort}`,
-    'verifyChain = yes',
-    `CAfile = ${upstream.caFile}`,
-    'checkIP = 127.0.0.1',
-  ], (file) => start('stunnel', [file]));
+  return withConfigFile(
+    'stunnel.conf',
+    (port) => [
+      'foreground = yes',
+      'pid =',
+      'debug = warning',
+      '[redis]',
+      'client = yes',
+      `accept = 127.0.0.1:${port}`,
+      `connect = 127.0.0.1:${upstream.tlsPort}`,
+      'verifyChain = yes',
+      `CAfile = ${upstream.caFile}`,
+      'checkIP = 127.0.0.1',
+    ],
+    (file) => start('stunnel', [file]),
+  );
 }
 
 /** haproxy in TCP mode, TLS to the server, its default thread count (one per CPU). */
 export function startHaproxy(upstream: Upstream): Promise<Middleman> {
-  return withConfigFile('haproxy.cfg', (port) => [
-    'global',
-    '  maxconn 4096',
-    'defaults',
-    '  mode tcp',
-    '  timeout connect 5s',
-    '  timeout client 60s',
-    '  timeout server 60s',
-    'listen redis',
-    `  bind 127.0.0.1:${port}`,
-    `  server s 127.0.0.1:${upstream.tlsPort} ssl verify required ca-file ${upstream.caFile}`,
-  ], (file) => start('haproxy', ['-db', '-f', file]));
+  return withConfigFile(
+    'haproxy.cfg',
+    (port) => [
+      'global',
+      '  maxconn 4096',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 60s',
+      '  timeout server 60s',
+      'listen redis',
+      `  bind 127.0.0.1:${port}`,
+      `  server s 127.0.0.1:${upstream.tlsPort} ssl verify required ca-file ${upstream.caFile}`,
+    ],
+    (file) => start('haproxy', ['-db', '-f', file]),
+  );
 }
 
 /** bench/node-pipe.ts, which binds port 0 itself and says where. */

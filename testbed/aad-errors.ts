@@ -21,7 +21,10 @@ export interface AadError {
 }
 
 export function aadError(status: number, error: string, code: number, text: string): AadError {
-  const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const timestamp = new Date()
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
   const traceId = randomUUID();
   const correlationId = randomUUID();
   const description =
@@ -43,9 +46,13 @@ export function aadError(status: number, error: string, code: number, text: stri
 }
 
 export function invalidClientSecret(clientId: string): AadError {
-  return aadError(401, 'invalid_client', 7000215,
+  return aadError(
+    401,
+    'invalid_client',
+    7000215,
     'Invalid client secret provided. Ensure the secret being sent in the request is the ' +
-    `client secret value, not the client secret ID, for a secret added to app '${clientId}'.`);
+      `client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+  );
 }
 
 export function badAssertion(reason: string): AadError {
@@ -53,8 +60,12 @@ export function badAssertion(reason: string): AadError {
 }
 
 export function unknownClient(clientId: string): AadError {
-  return aadError(400, 'unauthorized_client', 700016,
-    `Application with identifier '${clientId}' was not found in the directory.`);
+  return aadError(
+    400,
+    'unauthorized_client',
+    700016,
+    `Application with identifier '${clientId}' was not found in the directory.`,
+  );
 }
 
 export function unknownTenant(tenant: string): AadError {
@@ -66,6 +77,10 @@ export function invalidRequest(code: number, text: string): AadError {
 }
 
 export function serviceUnavailable(): AadError {
-  return aadError(500, 'temporarily_unavailable', 50000,
-    'There was an error issuing a token (testbed failure mode http500).');
+  return aadError(
+    500,
+    'temporarily_unavailable',
+    50000,
+    'There was an error issuing a token (testbed failure mode http500).',
+  );
 }

@@ -91,8 +91,14 @@ async function generate(dir: string): Promise<void> {
 
   await Promise.all([
     makeLeaf(dir, 'server', 'localhost', serverExtensions, FILES.ca, FILES.caKey),
-    makeLeaf(dir, 'untrusted-server', 'localhost', serverExtensions,
-      FILES.untrustedCa, FILES.untrustedCaKey),
+    makeLeaf(
+      dir,
+      'untrusted-server',
+      'localhost',
+      serverExtensions,
+      FILES.untrustedCa,
+      FILES.untrustedCaKey,
+    ),
     makeLeaf(dir, 'client', 'testbed-client', clientExtensions, FILES.ca, FILES.caKey),
   ]);
 
@@ -105,10 +111,24 @@ async function generate(dir: string): Promise<void> {
 
 async function makeCa(dir: string, cert: string, key: string, name: string): Promise<void> {
   await run('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', VALID_DAYS,
-    '-keyout', join(dir, key), '-out', join(dir, cert), '-subj', `/CN=${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-days',
+    VALID_DAYS,
+    '-keyout',
+    join(dir, key),
+    '-out',
+    join(dir, cert),
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
 }
 
@@ -130,13 +150,37 @@ async function makeLeaf(
 
   await writeFile(extFile, extensions.join('\n') + '\n');
   await run('openssl', [
-    'req', '-new', '-newkey', 'rsa:2048', '-nodes', '-sha256',
-    '-keyout', join(dir, `${base}-key.pem`), '-out', csr, '-subj', `/CN=${commonName}`,
+    'req',
+    '-new',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-keyout',
+    join(dir, `${base}-key.pem`),
+    '-out',
+    csr,
+    '-subj',
+    `/CN=${commonName}`,
   ]);
   await run('openssl', [
-    'x509', '-req', '-in', csr, '-sha256', '-days', VALID_DAYS,
-    '-CA', join(dir, caCert), '-CAkey', join(dir, caKey),
-    '-set_serial', serialNumber(), '-extfile', extFile, '-out', join(dir, `${base}.pem`),
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-sha256',
+    '-days',
+    VALID_DAYS,
+    '-CA',
+    join(dir, caCert),
+    '-CAkey',
+    join(dir, caKey),
+    '-set_serial',
+    serialNumber(),
+    '-extfile',
+    extFile,
+    '-out',
+    join(dir, `${base}.pem`),
   ]);
   await Promise.all([unlink(csr), unlink(extFile)]);
 }

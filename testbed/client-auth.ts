@@ -31,8 +31,7 @@ export interface RegisteredClient {
 export type ClientAuthMethod = 'client-secret' | 'client-certificate' | 'federated';
 
 export type ClientAuthResult =
-  | { ok: true; method: ClientAuthMethod }
-  | { ok: false; error: AadError };
+  { ok: true; method: ClientAuthMethod } | { ok: false; error: AadError };
 
 /** Checks the client part of a token request; `tokenEndpoint` is what assertions must name. */
 export function authenticateClient(
@@ -52,8 +51,12 @@ export function authenticateClient(
 
   const assertion = form.get('client_assertion');
   if (assertion === null) {
-    return fail(invalidRequest(7000218,
-      "The request body must contain the parameter 'client_assertion' or 'client_secret'."));
+    return fail(
+      invalidRequest(
+        7000218,
+        "The request body must contain the parameter 'client_assertion' or 'client_secret'.",
+      ),
+    );
   }
   if (form.get('client_assertion_type') !== JWT_BEARER) {
     return fail(invalidRequest(50027, `client_assertion_type must be '${JWT_BEARER}'.`));
@@ -71,15 +74,18 @@ export function authenticateClient(
 export function createFederatedToken(client: RegisteredClient, lifetimeSeconds: number): string {
   const now = Math.floor(Date.now() / 1000);
 
-  return signJwt({
-    iss: client.federation.issuer,
-    sub: 'system:serviceaccount:default:testbed',
-    aud: FEDERATION_AUDIENCE,
-    jti: randomUUID(),
-    iat: now,
-    nbf: now,
-    exp: now + lifetimeSeconds,
-  }, client.federation.key);
+  return signJwt(
+    {
+      iss: client.federation.issuer,
+      sub: 'system:serviceaccount:default:testbed',
+      aud: FEDERATION_AUDIENCE,
+      jti: randomUUID(),
+      iat: now,
+      nbf: now,
+      exp: now + lifetimeSeconds,
+    },
+    client.federation.key,
+  );
 }
 
 function isFederated(assertion: string, client: RegisteredClient): boolean {

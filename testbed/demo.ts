@@ -71,9 +71,12 @@ async function runProxy(
 ): Promise<number> {
   const listen = hasFlag(proxyArgs, '--listen') ? [] : ['--listen', DEFAULT_LISTEN];
   const args = [
-    '--upstream', `127.0.0.1:${tlsPort}`,
-    '--tls-ca-file', certs.caFile,
-    '--credential', 'client-secret',
+    '--upstream',
+    `127.0.0.1:${tlsPort}`,
+    '--tls-ca-file',
+    certs.caFile,
+    '--credential',
+    'client-secret',
     '--disable-instance-discovery',
     ...listen,
     ...proxyArgs,
@@ -82,10 +85,10 @@ async function runProxy(
 
   process.stderr.write(
     `demo: redis-server (TLS only, Azure-like ACL: no default user, one user per token, ` +
-    `deleted when the token expires) runs on 127.0.0.1:${tlsPort}; a local Entra ID ` +
-    `stand-in issues ${tokens.lifetimeSeconds}-second tokens at ${tokens.authorityHost}; ` +
-    `the proxy listens on ${listenAddress}. Ctrl-C stops everything. ` +
-    `try: redis-cli -p ${portOf(listenAddress)} ping\n\n`,
+      `deleted when the token expires) runs on 127.0.0.1:${tlsPort}; a local Entra ID ` +
+      `stand-in issues ${tokens.lifetimeSeconds}-second tokens at ${tokens.authorityHost}; ` +
+      `the proxy listens on ${listenAddress}. Ctrl-C stops everything. ` +
+      `try: redis-cli -p ${portOf(listenAddress)} ping\n\n`,
   );
 
   // Its own process group, so a Ctrl-C reaches the proxy once, forwarded from here,

@@ -31,8 +31,12 @@ export interface Issuer {
   issue(audience: string, appId: string): Promise<{ token: string; exp: number }>;
 }
 
-export type Handler = (issuer: Issuer, url: URL, req: IncomingMessage, res: ServerResponse)
-  => Promise<void>;
+export type Handler = (
+  issuer: Issuer,
+  url: URL,
+  req: IncomingMessage,
+  res: ServerResponse,
+) => Promise<void>;
 
 const METADATA_PATH = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/;
 const KEYS_PATH = /^\/([^/]+)\/discovery\/v2\.0\/keys$/;
@@ -61,15 +65,19 @@ export const handleManagedIdentity: Handler = async (issuer, url, req, res) => {
     return sendJson(res, 404, { error: 'not_found' });
   }
   if (req.headers['x-identity-header'] !== issuer.msiHeader) {
-    return sendJson(res, 401, { error: 'unauthorized', error_description:
-      'X-IDENTITY-HEADER is missing or does not match IDENTITY_HEADER.' });
+    return sendJson(res, 401, {
+      error: 'unauthorized',
+      error_description: 'X-IDENTITY-HEADER is missing or does not match IDENTITY_HEADER.',
+    });
   }
   if (failed(issuer.failMode, issuer, res)) return;
 
   const resource = url.searchParams.get('resource');
   if (url.searchParams.get('api-version') !== MSI_API_VERSION || !resource) {
-    return sendJson(res, 400, { error: 'invalid_request', error_description:
-      `api-version=${MSI_API_VERSION} and resource are required.` });
+    return sendJson(res, 400, {
+      error: 'invalid_request',
+      error_description: `api-version=${MSI_API_VERSION} and resource are required.`,
+    });
   }
 
   // A user-assigned identity is chosen by client_id; its tokens carry that app id.
@@ -117,8 +125,15 @@ async function issueForClient(issuer: Issuer, req: IncomingMessage, res: ServerR
   if (failed(issuer.failMode, issuer, res)) return;
 
   if (form.get('grant_type') !== 'client_credentials') {
-    return sendError(res, aadError(400, 'unsupported_grant_type', 70003,
-      'The app requested an unsupported grant type; only client_credentials is served.'));
+    return sendError(
+      res,
+      aadError(
+        400,
+        'unsupported_grant_type',
+        70003,
+        'The app requested an unsupported grant type; only client_credentials is served.',
+      ),
+    );
   }
 
   const auth = authenticateClient(form, issuer.client, issuer.tokenEndpoint);
@@ -126,9 +141,14 @@ async function issueForClient(issuer: Issuer, req: IncomingMessage, res: ServerR
 
   const audience = audienceOf(form.get('scope'));
   if (!audience) {
-    return sendError(res, invalidRequest(1002012,
-      'Client credential flows must have a scope value with /.default suffixed to the ' +
-      'resource identifier (application ID URI).'));
+    return sendError(
+      res,
+      invalidRequest(
+        1002012,
+        'Client credential flows must have a scope value with /.default suffixed to the ' +
+          'resource identifier (application ID URI).',
+      ),
+    );
   }
 
   const { token, exp } = await issuer.issue(audience, issuer.client.clientId);

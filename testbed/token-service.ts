@@ -7,8 +7,11 @@
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse }
-  from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,10 +42,7 @@ import { UpstreamUsers } from './upstream-users.js';
 export type FailMode = 'http500' | 'hang' | 'garbage' | 'invalid_client' | null;
 
 export type CredentialKind =
-  | 'client-secret'
-  | 'client-certificate'
-  | 'workload-identity'
-  | 'managed-identity';
+  'client-secret' | 'client-certificate' | 'workload-identity' | 'managed-identity';
 
 export interface TokenServiceOptions {
   certs: Certificates;
@@ -228,13 +228,16 @@ class LocalTokenService implements TokenService, Issuer {
 
   /** Mints a token and, when linked, makes redis accept it before anyone sees it. */
   async issue(audience: string, appId: string): Promise<{ token: string; exp: number }> {
-    const { token, claims } = signAccessToken({
-      issuer: `${this.authorityHost}/${this.tenantId}/`,
-      audience,
-      tenantId: this.tenantId,
-      clientId: appId,
-      lifetimeSeconds: this.#lifetime,
-    }, this.#key);
+    const { token, claims } = signAccessToken(
+      {
+        issuer: `${this.authorityHost}/${this.tenantId}/`,
+        audience,
+        tenantId: this.tenantId,
+        clientId: appId,
+        lifetimeSeconds: this.#lifetime,
+      },
+      this.#key,
+    );
 
     // A failed SETUSER is recorded, not fatal: the token is then simply unknown upstream,
     // which is what a client would see from a cache that does not accept it.

@@ -114,21 +114,28 @@ describe('backpressure', () => {
     // Wait until the proxy stops relaying: the slow client's buffers are full.
     const relayed = 'redis_proxy_bytes_total{direction="upstream_to_client"}';
     let last = -1;
-    const stalled = pollUntil(async () => {
-      const now = await metricNow(proxy.adminPort, relayed);
-      const steady = now === last;
-      last = now;
-      return steady;
-    }, (steady) => steady, 20_000, 500);
+    const stalled = pollUntil(
+      async () => {
+        const now = await metricNow(proxy.adminPort, relayed);
+        const steady = now === last;
+        last = now;
+        return steady;
+      },
+      (steady) => steady,
+      20_000,
+      500,
+    );
     const peak = await peakRssDuring(proxy.pid, stalled);
     t.diagnostic(`RSS +${((peak - baseline) / MiB).toFixed(1)} MiB, ${last} bytes relayed`);
     assert.ok(await stalled, 'relaying stops while the client does not read');
-    assert.ok(last < replies * MiB / 2, `the proxy stopped early (relayed ${last} bytes)`);
-    assert.ok(peak - baseline < RSS_BOUND,
-      `RSS grew by ${((peak - baseline) / MiB).toFixed(1)} MiB (bound ${RSS_BOUND / MiB} MiB)`);
+    assert.ok(last < (replies * MiB) / 2, `the proxy stopped early (relayed ${last} bytes)`);
+    assert.ok(
+      peak - baseline < RSS_BOUND,
+      `RSS grew by ${((peak - baseline) / MiB).toFixed(1)} MiB (bound ${RSS_BOUND / MiB} MiB)`,
+    );
 
     assert.equal(await bystander.ping(), 'PONG', 'another client is served meanwhile');
-    assert.equal((await bystander.strlen('bp:big')), MiB);
+    assert.equal(await bystander.strlen('bp:big'), MiB);
 
     const verified = verifyBulks(slow, value, replies);
     slow.resume();
@@ -163,8 +170,10 @@ describe('backpressure', () => {
     const peak = await peakRssDuring(proxy.pid, Promise.all([answered, sleeping]));
     t.diagnostic(`RSS +${((peak - baseline) / MiB).toFixed(1)} MiB`);
     assert.equal(text, expected, 'every SET answered, in order');
-    assert.ok(peak - baseline < RSS_BOUND,
-      `RSS grew by ${((peak - baseline) / MiB).toFixed(1)} MiB (bound ${RSS_BOUND / MiB} MiB)`);
+    assert.ok(
+      peak - baseline < RSS_BOUND,
+      `RSS grew by ${((peak - baseline) / MiB).toFixed(1)} MiB (bound ${RSS_BOUND / MiB} MiB)`,
+    );
     for (const i of [0, count / 2, count - 1]) {
       assert.ok(value.equals((await bed.redis.admin.getBuffer(`bp:stall:${i}`))!), `value ${i}`);
     }

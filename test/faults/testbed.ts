@@ -4,8 +4,14 @@
  * against the same redis-server and token service, each with its own flags.
  */
 import {
-  makeCertificates, startProxy, startRedis, startTokenService,
-  type Certificates, type ProxyProcess, type RedisServer, type TokenService,
+  makeCertificates,
+  startProxy,
+  startRedis,
+  startTokenService,
+  type Certificates,
+  type ProxyProcess,
+  type RedisServer,
+  type TokenService,
 } from '../../testbed/index.js';
 
 export interface Testbed {
@@ -13,8 +19,11 @@ export interface Testbed {
   redis: RedisServer;
   sts: TokenService;
   /** Starts a proxy (stopped by stop()); `upstream` defaults to the redis TLS port. */
-  proxy(options?: { upstream?: string; args?: string[]; env?: Record<string, string> }):
-    Promise<StartedProxy>;
+  proxy(options?: {
+    upstream?: string;
+    args?: string[];
+    env?: Record<string, string>;
+  }): Promise<StartedProxy>;
   stop(): Promise<void>;
 }
 
@@ -26,15 +35,23 @@ export interface StartedProxy {
   stop(): Promise<number>;
 }
 
-export async function startTestbed(options: {
-  redisConfig?: string[];
-  plainPort?: boolean;
-  lifetimeSeconds?: number;
-} = {}): Promise<Testbed> {
+export async function startTestbed(
+  options: {
+    redisConfig?: string[];
+    plainPort?: boolean;
+    lifetimeSeconds?: number;
+  } = {},
+): Promise<Testbed> {
   const certs = await makeCertificates();
-  const redis = await startRedis({ certs, config: options.redisConfig, plainPort: options.plainPort });
+  const redis = await startRedis({
+    certs,
+    config: options.redisConfig,
+    plainPort: options.plainPort,
+  });
   const sts = await startTokenService({
-    certs, redis: { admin: redis.admin }, lifetimeSeconds: options.lifetimeSeconds,
+    certs,
+    redis: { admin: redis.admin },
+    lifetimeSeconds: options.lifetimeSeconds,
   });
   const proxies: ProxyProcess[] = [];
 
@@ -45,10 +62,17 @@ export async function startTestbed(options: {
     async proxy({ upstream, args = [], env = {} } = {}) {
       const child = await startProxy({
         args: [
-          '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
-          '--upstream', upstream ?? `127.0.0.1:${redis.tlsPort}`,
-          '--tls-ca-file', certs.caFile,
-          '--credential', 'client-secret', '--disable-instance-discovery',
+          '--listen',
+          '127.0.0.1:0',
+          '--admin-listen',
+          '127.0.0.1:0',
+          '--upstream',
+          upstream ?? `127.0.0.1:${redis.tlsPort}`,
+          '--tls-ca-file',
+          certs.caFile,
+          '--credential',
+          'client-secret',
+          '--disable-instance-discovery',
           ...args,
         ],
         env: { NODE_EXTRA_CA_CERTS: certs.caFile, ...sts.envFor('client-secret'), ...env },

@@ -11,7 +11,11 @@ import { freePort, startProxy } from '../../testbed/index.js';
 import { rawExchange } from '../support/raw.js';
 import { sleep, startStack, waitForToken, type Stack } from '../support/stack.js';
 
-async function get(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string }> {
+async function get(
+  port: number,
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { method });
   return { status: res.status, body: await res.text() };
 }
@@ -37,7 +41,11 @@ describe('admin endpoints and metrics', () => {
     assert.equal((await get(stack.adminPort, '/readyz')).status, 200);
     assert.equal((await get(stack.adminPort, '/upstreamz')).status, 200);
     assert.equal((await get(stack.adminPort, '/nothing')).status, 404);
-    assert.equal((await get(stack.adminPort, '/quitquitquit', 'POST')).status, 404, 'off by default');
+    assert.equal(
+      (await get(stack.adminPort, '/quitquitquit', 'POST')).status,
+      404,
+      'off by default',
+    );
   });
 
   it('/metrics counts connections, commands, bytes and the token expiry', async () => {
@@ -73,20 +81,27 @@ describe('admin endpoints and metrics', () => {
   it('--max-connections refuses the client beyond the limit, with the redis error', async () => {
     const sockets = Array.from({ length: 25 }, () => connect(stack.port, '127.0.0.1'));
     try {
-      const replies = await Promise.all(sockets.map((socket) => new Promise<string>((resolve) => {
-        let text = '';
-        socket.on('data', (chunk) => {
-          text += chunk.toString('latin1');
-          if (text.endsWith('\r\n')) resolve(text);
-        });
-        socket.on('error', () => resolve(text));
-        socket.write('PING\r\n');
-      })));
+      const replies = await Promise.all(
+        sockets.map(
+          (socket) =>
+            new Promise<string>((resolve) => {
+              let text = '';
+              socket.on('data', (chunk) => {
+                text += chunk.toString('latin1');
+                if (text.endsWith('\r\n')) resolve(text);
+              });
+              socket.on('error', () => resolve(text));
+              socket.write('PING\r\n');
+            }),
+        ),
+      );
       const refused = replies.filter((r) => r !== '+PONG\r\n');
       assert.ok(refused.length >= 5, `${refused.length} refused`);
       for (const reply of refused) assert.equal(reply, '-ERR max number of clients reached\r\n');
       const { body } = await get(stack.adminPort, '/metrics');
-      assert.ok(metric(body, 'redis_proxy_client_connections_refused_total{reason="max_connections"}') >= 5);
+      assert.ok(
+        metric(body, 'redis_proxy_client_connections_refused_total{reason="max_connections"}') >= 5,
+      );
     } finally {
       for (const socket of sockets) socket.destroy();
     }
@@ -104,7 +119,9 @@ describe('readiness does not depend on the cache', () => {
     const stack = await startStack();
     t.after(() => stack.stop());
     const closedPort = await freePort();
-    const args = stack.proxyArgs.map((a) => (a === `127.0.0.1:${stack.redis.tlsPort}` ? `127.0.0.1:${closedPort}` : a));
+    const args = stack.proxyArgs.map((a) =>
+      a === `127.0.0.1:${stack.redis.tlsPort}` ? `127.0.0.1:${closedPort}` : a,
+    );
     const proxy = await startProxy({ args, env: stack.proxyEnv });
     t.after(() => proxy.stop('SIGKILL'));
     await proxy.waitForLine((l) => l.event === 'token_refreshed', 10_000);
@@ -142,7 +159,12 @@ describe('limits', () => {
     const path = join(dir, 'redis.sock');
     const proxy = await startProxy({
       args: [
-        '--listen', path, '--admin-listen', 'off', '--unix-socket-mode', '0600',
+        '--listen',
+        path,
+        '--admin-listen',
+        'off',
+        '--unix-socket-mode',
+        '0600',
         ...stack.proxyArgs.slice(4),
       ],
       env: stack.proxyEnv,

@@ -26,7 +26,8 @@ describe('clients through the proxy', () => {
   });
   after(() => stack.stop());
 
-  const ioredis = (): Redis => new Redis({ port: stack.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+  const ioredis = (): Redis =>
+    new Redis({ port: stack.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
 
   it('ioredis 5 (RESP2): ACL WHOAMI names the token principal', async (t) => {
     const client = ioredis();
@@ -63,7 +64,10 @@ describe('clients through the proxy', () => {
     await client.select(3);
     await client.set('db3', 'x');
     const results = await client.multi().incr('counter').incr('counter').exec();
-    assert.deepEqual(results!.map(([, v]) => v), [1, 2]);
+    assert.deepEqual(
+      results!.map(([, v]) => v),
+      [1, 2],
+    );
     await client.select(0);
     assert.equal(await client.get('db3'), null);
     await client.set('str', 'x');
@@ -96,11 +100,16 @@ describe('clients through the proxy', () => {
   it('100 concurrent connections each get their own answers', async () => {
     const clients = Array.from({ length: 100 }, () => ioredis());
     try {
-      const answers = await Promise.all(clients.map(async (client, i) => {
-        await client.set(`c:${i}`, `v${i}`);
-        return client.get(`c:${i}`);
-      }));
-      assert.deepEqual(answers, clients.map((_, i) => `v${i}`));
+      const answers = await Promise.all(
+        clients.map(async (client, i) => {
+          await client.set(`c:${i}`, `v${i}`);
+          return client.get(`c:${i}`);
+        }),
+      );
+      assert.deepEqual(
+        answers,
+        clients.map((_, i) => `v${i}`),
+      );
     } finally {
       for (const client of clients) client.disconnect();
     }
@@ -113,7 +122,9 @@ describe('clients through the proxy', () => {
     assert.deepEqual(await client.hgetall('h'), { a: '1', b: '2' });
     const sub = new Redis6({ port: stack.port, host: '127.0.0.1' });
     t.after(() => sub.disconnect());
-    const got = new Promise<string>((resolve) => sub.on('message', (_c: string, m: string) => resolve(m)));
+    const got = new Promise<string>((resolve) =>
+      sub.on('message', (_c: string, m: string) => resolve(m)),
+    );
     await sub.subscribe('six');
     await client.publish('six', 'hello');
     assert.equal(await got, 'hello');
@@ -147,26 +158,35 @@ describe('clients through the proxy', () => {
   });
 
   it('redis-cli, including inline commands', async () => {
-    const cli = (...args: string[]) => run('redis-cli', ['-h', '127.0.0.1', '-p', String(stack.port), ...args]);
+    const cli = (...args: string[]) =>
+      run('redis-cli', ['-h', '127.0.0.1', '-p', String(stack.port), ...args]);
     assert.equal((await cli('set', 'cli', 'hello')).stdout.trim(), 'OK');
     assert.equal((await cli('get', 'cli')).stdout.trim(), 'hello');
     const whoami = (await cli('acl', 'whoami')).stdout.trim();
     assert.ok(stack.sts.tokens.has(whoami));
-    const raw = await rawExchange(stack.port, 'PING\r\nSET inline "two words"\r\nGET inline\r\n', 3);
+    const raw = await rawExchange(
+      stack.port,
+      'PING\r\nSET inline "two words"\r\nGET inline\r\n',
+      3,
+    );
     assert.equal(raw, '+PONG\r\n+OK\r\n$9\r\ntwo words\r\n');
   });
 
   it('AUTH with any password and HELLO 3 AUTH ... SETNAME are accepted and not forwarded', async () => {
     const reply = await rawExchange(
       stack.port,
-      'AUTH whatever\r\nAUTH user pass\r\n*7\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n'
-        + '$1\r\np\r\n$7\r\nSETNAME\r\n$3\r\napp\r\n',
+      'AUTH whatever\r\nAUTH user pass\r\n*7\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n' +
+        '$1\r\np\r\n$7\r\nSETNAME\r\n$3\r\napp\r\n',
       1,
       (text) => text.includes('%'),
     );
     assert.ok(reply.startsWith('+OK\r\n+OK\r\n%'), reply);
-    const name = await rawExchange(stack.port, 'HELLO 3 SETNAME app\r\nCLIENT GETNAME\r\n', 1,
-      (text) => text.endsWith('$3\r\napp\r\n'));
+    const name = await rawExchange(
+      stack.port,
+      'HELLO 3 SETNAME app\r\nCLIENT GETNAME\r\n',
+      1,
+      (text) => text.endsWith('$3\r\napp\r\n'),
+    );
     assert.ok(name.endsWith('$3\r\napp\r\n'));
   });
 });

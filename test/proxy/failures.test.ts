@@ -5,8 +5,14 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
 import {
-  freePort, makeCertificates, startProxy, startRedis, startTokenService,
-  type Certificates, type RedisServer, type TokenService,
+  freePort,
+  makeCertificates,
+  startProxy,
+  startRedis,
+  startTokenService,
+  type Certificates,
+  type RedisServer,
+  type TokenService,
 } from '../../testbed/index.js';
 import { rawExchange } from '../support/raw.js';
 
@@ -30,16 +36,36 @@ describe('failures explained', () => {
   });
 
   const baseArgs = (port: number): string[] => [
-    '--listen', '127.0.0.1:0', '--admin-listen', 'off',
-    '--upstream', `127.0.0.1:${port}`, '--tls-ca-file', certs.caFile,
-    '--credential', 'client-secret', '--disable-instance-discovery',
+    '--listen',
+    '127.0.0.1:0',
+    '--admin-listen',
+    'off',
+    '--upstream',
+    `127.0.0.1:${port}`,
+    '--tls-ca-file',
+    certs.caFile,
+    '--credential',
+    'client-secret',
+    '--disable-instance-discovery',
   ];
 
   it('bad configuration: exit 2, one line per problem, no stack, no secret', async () => {
     const result = await run(process.execPath, [
-      CLI, '--listen', 'nowhere', '--credential', 'magic', '--log-level', 'loud',
-      '--client-password', 'hunter2-secret', '--connect-timeout', 'soon',
-    ]).then(() => null, (err: { code: number; stderr: string; stdout: string }) => err);
+      CLI,
+      '--listen',
+      'nowhere',
+      '--credential',
+      'magic',
+      '--log-level',
+      'loud',
+      '--client-password',
+      'hunter2-secret',
+      '--connect-timeout',
+      'soon',
+    ]).then(
+      () => null,
+      (err: { code: number; stderr: string; stdout: string }) => err,
+    );
     assert.ok(result !== null, 'the proxy must refuse to start');
     assert.equal(result.code, 2);
     const lines = result.stderr.trim().split('\n');
@@ -49,16 +75,25 @@ describe('failures explained', () => {
   });
 
   it('unknown flag: exit 2 with a hint', async () => {
-    const result = await run(process.execPath, [CLI, '--upstrem', 'x'])
-      .then(() => null, (err: { code: number; stderr: string }) => err);
+    const result = await run(process.execPath, [CLI, '--upstrem', 'x']).then(
+      () => null,
+      (err: { code: number; stderr: string }) => err,
+    );
     assert.equal(result?.code, 2);
     assert.match(result.stderr, /^redis-entra-proxy: .*upstrem.*\(see --help\)\n$/);
   });
 
   it('missing credential variables are named', async () => {
-    const result = await run(process.execPath, [CLI, '--upstream', 'cache', '--credential', 'client-secret'], {
-      env: { PATH: process.env.PATH },
-    }).then(() => null, (err: { code: number; stderr: string }) => err);
+    const result = await run(
+      process.execPath,
+      [CLI, '--upstream', 'cache', '--credential', 'client-secret'],
+      {
+        env: { PATH: process.env.PATH },
+      },
+    ).then(
+      () => null,
+      (err: { code: number; stderr: string }) => err,
+    );
     assert.equal(result?.code, 2);
     assert.match(result.stderr, /AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET/);
   });
@@ -85,11 +120,17 @@ describe('failures explained', () => {
 
   it('an unreachable upstream: ERR within seconds, the proxy keeps running', async (t) => {
     const closedPort = await freePort();
-    const proxy = await startProxy({ args: baseArgs(closedPort), env: sts.envFor('client-secret') });
+    const proxy = await startProxy({
+      args: baseArgs(closedPort),
+      env: sts.envFor('client-secret'),
+    });
     t.after(() => proxy.stop('SIGKILL'));
     await proxy.waitForLine((l) => l.event === 'token_refreshed', 10_000);
     const reply = await rawExchange(proxy.port, 'PING\r\n', 1);
-    assert.match(reply, /^-ERR redis-entra-proxy: cannot connect to 127\.0\.0\.1:\d+: connection refused\r\n$/);
+    assert.match(
+      reply,
+      /^-ERR redis-entra-proxy: cannot connect to 127\.0\.0\.1:\d+: connection refused\r\n$/,
+    );
     const line = await proxy.waitForLine((l) => l.event === 'session_failed');
     assert.equal(line.reason, 'unreachable');
     assert.equal(proxy.process.exitCode, null);
@@ -98,11 +139,17 @@ describe('failures explained', () => {
   it('an untrusted certificate: ERR that names the fix', async (t) => {
     const rogue = await startRedis({ certs, untrusted: true });
     t.after(() => rogue.stop());
-    const proxy = await startProxy({ args: baseArgs(rogue.tlsPort), env: sts.envFor('client-secret') });
+    const proxy = await startProxy({
+      args: baseArgs(rogue.tlsPort),
+      env: sts.envFor('client-secret'),
+    });
     t.after(() => proxy.stop('SIGKILL'));
     await proxy.waitForLine((l) => l.event === 'token_refreshed', 10_000);
     const reply = await rawExchange(proxy.port, 'PING\r\n', 1);
-    assert.match(reply, /^-ERR redis-entra-proxy: TLS certificate of .* is not trusted .*--tls-ca-file/);
+    assert.match(
+      reply,
+      /^-ERR redis-entra-proxy: TLS certificate of .* is not trusted .*--tls-ca-file/,
+    );
     const line = await proxy.waitForLine((l) => l.event === 'session_failed');
     assert.equal(line.reason, 'tls_untrusted');
   });
@@ -119,7 +166,10 @@ describe('failures explained', () => {
   });
 
   it('tokens never appear in the logs', async (t) => {
-    const proxy = await startProxy({ args: [...baseArgs(redis.tlsPort), '--log-level', 'trace'], env: sts.envFor('client-secret') });
+    const proxy = await startProxy({
+      args: [...baseArgs(redis.tlsPort), '--log-level', 'trace'],
+      env: sts.envFor('client-secret'),
+    });
     t.after(() => proxy.stop('SIGKILL'));
     await proxy.waitForLine((l) => l.event === 'token_refreshed', 10_000);
     assert.equal(await rawExchange(proxy.port, 'PING\r\n', 1), '+PONG\r\n');
@@ -145,9 +195,17 @@ describe('--client-password', () => {
   it('NOAUTH until the right password; WRONGPASS otherwise; HELLO AUTH checked', async (t) => {
     const proxy = await startProxy({
       args: [
-        '--listen', '127.0.0.1:0', '--admin-listen', 'off',
-        '--upstream', `127.0.0.1:${redis.tlsPort}`, '--tls-ca-file', certs.caFile,
-        '--credential', 'client-secret', '--disable-instance-discovery',
+        '--listen',
+        '127.0.0.1:0',
+        '--admin-listen',
+        'off',
+        '--upstream',
+        `127.0.0.1:${redis.tlsPort}`,
+        '--tls-ca-file',
+        certs.caFile,
+        '--credential',
+        'client-secret',
+        '--disable-instance-discovery',
       ],
       env: { ...sts.envFor('client-secret'), REDIS_PROXY_CLIENT_PASSWORD: 'letmein' },
     });
@@ -159,20 +217,32 @@ describe('--client-password', () => {
     );
     assert.equal(
       reply,
-      '-NOAUTH Authentication required.\r\n'
-        + '-WRONGPASS invalid username-password pair or user is disabled.\r\n'
-        + '-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n',
+      '-NOAUTH Authentication required.\r\n' +
+        '-WRONGPASS invalid username-password pair or user is disabled.\r\n' +
+        '-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n',
     );
     const hello = await rawExchange(proxy.port, 'HELLO 3\r\nHELLO 3 AUTH default bad\r\n', 2);
     assert.match(hello, /^-NOAUTH HELLO must be called .*\r\n-WRONGPASS/);
-    const good = await rawExchange(proxy.port, 'HELLO 2 AUTH default letmein\r\nPING\r\n', 1,
-      (text) => text.endsWith('+PONG\r\n'));
+    const good = await rawExchange(
+      proxy.port,
+      'HELLO 2 AUTH default letmein\r\nPING\r\n',
+      1,
+      (text) => text.endsWith('+PONG\r\n'),
+    );
     assert.match(good, /^\*\d+\r\n/);
   });
 
   it('a non-loopback listener without a password is refused at start', async () => {
-    const result = await run(process.execPath, [CLI, '--upstream', 'cache', '--listen', '0.0.0.0:0'])
-      .then(() => null, (err: { code: number; stderr: string }) => err);
+    const result = await run(process.execPath, [
+      CLI,
+      '--upstream',
+      'cache',
+      '--listen',
+      '0.0.0.0:0',
+    ]).then(
+      () => null,
+      (err: { code: number; stderr: string }) => err,
+    );
     assert.equal(result?.code, 2);
     assert.match(result.stderr, /--client-password or pass --allow-remote-clients/);
   });

@@ -31,7 +31,11 @@ describe('upstream pool', () => {
     );
     const id = clientId(first);
     await sleep(100);
-    const second = await rawExchange(stack.port, 'CLIENT ID\r\nCLIENT GETNAME\r\nGET in5\r\nACL WHOAMI\r\n', 4);
+    const second = await rawExchange(
+      stack.port,
+      'CLIENT ID\r\nCLIENT GETNAME\r\nGET in5\r\nACL WHOAMI\r\n',
+      4,
+    );
     const lines = second.split('\r\n');
     assert.equal(clientId(second), id, 'the same upstream connection was reused');
     assert.equal(lines[1], '$-1', 'no client name');
@@ -78,8 +82,9 @@ describe('upstream pool under short-lived clients', () => {
   it('every client finds a clean connection, and departing clients hand theirs on', async () => {
     // Clean state first, then leave it dirty: another database, a name, a key
     // and an open transaction, for the next client of this connection to find.
-    const request = 'CLIENT ID\r\nCLIENT GETNAME\r\nGET dirtykey\r\nACL WHOAMI\r\n'
-      + 'SELECT 7\r\nCLIENT SETNAME dirty\r\nSET dirtykey x\r\nMULTI\r\n';
+    const request =
+      'CLIENT ID\r\nCLIENT GETNAME\r\nGET dirtykey\r\nACL WHOAMI\r\n' +
+      'SELECT 7\r\nCLIENT SETNAME dirty\r\nSET dirtykey x\r\nMULTI\r\n';
     const ids: number[] = [];
     const worker = async () => {
       for (let i = 0; i < CYCLES; i++) {
@@ -95,9 +100,13 @@ describe('upstream pool under short-lived clients', () => {
     await Promise.all(Array.from({ length: WORKERS }, worker));
 
     const metrics = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
-    const handedOut = (source: string) => Number(new RegExp(
-      `^redis_proxy_upstream_acquisitions_total\\{source="${source}"\\} (\\d+)`, 'm',
-    ).exec(metrics)?.[1] ?? 0);
+    const handedOut = (source: string) =>
+      Number(
+        new RegExp(
+          `^redis_proxy_upstream_acquisitions_total\\{source="${source}"\\} (\\d+)`,
+          'm',
+        ).exec(metrics)?.[1] ?? 0,
+      );
     assert.ok(handedOut('returned') > 0, 'connections went from one client to the next');
     assert.ok(new Set(ids).size < ids.length / 2, 'most clients reused a connection');
   });

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
-  Kind, blockingTimeout, classify, needsArguments, withTimeout, type BlockingTimeout,
+  Kind,
+  blockingTimeout,
+  classify,
+  needsArguments,
+  withTimeout,
+  type BlockingTimeout,
 } from '../../src/resp/commands.js';
 
 function args(line: string): Buffer[] {
@@ -15,25 +20,53 @@ function text(values: Buffer[]): string {
 
 describe('classify', () => {
   const cases: Array<[string, Kind]> = [
-    ['GET', Kind.Plain], ['set', Kind.Plain], ['HSET', Kind.Plain], ['', Kind.Plain],
-    ['AUTH', Kind.Auth], ['auth', Kind.Auth], ['AuTh', Kind.Auth],
-    ['HELLO', Kind.Hello], ['multi', Kind.Multi], ['EXEC', Kind.Exec],
-    ['Discard', Kind.Discard], ['RESET', Kind.Reset], ['quit', Kind.Quit],
-    ['SUBSCRIBE', Kind.Subscribe], ['psubscribe', Kind.Subscribe], ['SSUBSCRIBE', Kind.Subscribe],
-    ['UNSUBSCRIBE', Kind.Unsubscribe], ['PUNSUBSCRIBE', Kind.Unsubscribe],
-    ['sunsubscribe', Kind.Unsubscribe], ['PING', Kind.Ping],
-    ['BLPOP', Kind.Blocking], ['brpop', Kind.Blocking], ['BRPOPLPUSH', Kind.Blocking],
-    ['BLMOVE', Kind.Blocking], ['BLMPOP', Kind.Blocking], ['BZPOPMIN', Kind.Blocking],
-    ['bzpopmax', Kind.Blocking], ['BZMPOP', Kind.Blocking],
-    ['XREAD', Kind.StreamRead], ['xreadgroup', Kind.StreamRead],
-    ['MONITOR', Kind.Monitor], ['client', Kind.Client],
-    ['SYNC', Kind.Replication], ['psync', Kind.Replication],
+    ['GET', Kind.Plain],
+    ['set', Kind.Plain],
+    ['HSET', Kind.Plain],
+    ['', Kind.Plain],
+    ['AUTH', Kind.Auth],
+    ['auth', Kind.Auth],
+    ['AuTh', Kind.Auth],
+    ['HELLO', Kind.Hello],
+    ['multi', Kind.Multi],
+    ['EXEC', Kind.Exec],
+    ['Discard', Kind.Discard],
+    ['RESET', Kind.Reset],
+    ['quit', Kind.Quit],
+    ['SUBSCRIBE', Kind.Subscribe],
+    ['psubscribe', Kind.Subscribe],
+    ['SSUBSCRIBE', Kind.Subscribe],
+    ['UNSUBSCRIBE', Kind.Unsubscribe],
+    ['PUNSUBSCRIBE', Kind.Unsubscribe],
+    ['sunsubscribe', Kind.Unsubscribe],
+    ['PING', Kind.Ping],
+    ['BLPOP', Kind.Blocking],
+    ['brpop', Kind.Blocking],
+    ['BRPOPLPUSH', Kind.Blocking],
+    ['BLMOVE', Kind.Blocking],
+    ['BLMPOP', Kind.Blocking],
+    ['BZPOPMIN', Kind.Blocking],
+    ['bzpopmax', Kind.Blocking],
+    ['BZMPOP', Kind.Blocking],
+    ['XREAD', Kind.StreamRead],
+    ['xreadgroup', Kind.StreamRead],
+    ['MONITOR', Kind.Monitor],
+    ['client', Kind.Client],
+    ['SYNC', Kind.Replication],
+    ['psync', Kind.Replication],
     // Near misses stay plain.
-    ['AUT', Kind.Plain], ['AUTHS', Kind.Plain], ['PINGS', Kind.Plain], ['LPOP', Kind.Plain],
-    ['XADD', Kind.Plain], ['CLIENTS', Kind.Plain], ['SUBSCRIBE ', Kind.Plain],
-    ['SUBSCRIBEXYZ', Kind.Plain], ['PUNSUBSCRIBES', Kind.Plain],
+    ['AUT', Kind.Plain],
+    ['AUTHS', Kind.Plain],
+    ['PINGS', Kind.Plain],
+    ['LPOP', Kind.Plain],
+    ['XADD', Kind.Plain],
+    ['CLIENTS', Kind.Plain],
+    ['SUBSCRIBE ', Kind.Plain],
+    ['SUBSCRIBEXYZ', Kind.Plain],
+    ['PUNSUBSCRIBES', Kind.Plain],
     // toUpperCase() turns the latin1 byte 0xdf into "SS"; redis compares ASCII only.
-    ['\xdfUBSCRIBE', Kind.Plain], ['\xdfSUBSCRIBE', Kind.Plain],
+    ['\xdfUBSCRIBE', Kind.Plain],
+    ['\xdfSUBSCRIBE', Kind.Plain],
   ];
 
   for (const [name, kind] of cases) {
@@ -60,8 +93,11 @@ describe('classify', () => {
 
 describe('blockingTimeout', () => {
   const seconds = (index: number, ms: number): BlockingTimeout => ({ index, ms, unit: 'seconds' });
-  const millis = (index: number, ms: number): BlockingTimeout =>
-    ({ index, ms, unit: 'milliseconds' });
+  const millis = (index: number, ms: number): BlockingTimeout => ({
+    index,
+    ms,
+    unit: 'milliseconds',
+  });
 
   const cases: Array<[string, BlockingTimeout | null]> = [
     ['BLPOP a b 0', seconds(3, 0)],
@@ -135,16 +171,18 @@ describe('withTimeout', () => {
   }
 
   it('writes a timeout that reads back within a millisecond, never forever', () => {
-    fc.assert(fc.property(
-      fc.constantFrom('BLPOP a 9', 'BZMPOP 9 1 z MIN', 'XREAD BLOCK 9 STREAMS s 0'),
-      fc.double({ min: 0, max: 1e9, noNaN: true }),
-      (line, remaining) => {
-        const original = args(line);
-        const rewritten = withTimeout(original, blockingTimeout(original)!, remaining);
-        const { ms } = blockingTimeout(rewritten)!;
-        assert.ok(ms >= 1, `${ms} ms would block forever`);
-        assert.ok(Math.abs(ms - Math.max(remaining, 1)) < 1, `${ms} ms for ${remaining}`);
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.constantFrom('BLPOP a 9', 'BZMPOP 9 1 z MIN', 'XREAD BLOCK 9 STREAMS s 0'),
+        fc.double({ min: 0, max: 1e9, noNaN: true }),
+        (line, remaining) => {
+          const original = args(line);
+          const rewritten = withTimeout(original, blockingTimeout(original)!, remaining);
+          const { ms } = blockingTimeout(rewritten)!;
+          assert.ok(ms >= 1, `${ms} ms would block forever`);
+          assert.ok(Math.abs(ms - Math.max(remaining, 1)) < 1, `${ms} ms for ${remaining}`);
+        },
+      ),
+    );
   });
 });

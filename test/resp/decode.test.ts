@@ -27,8 +27,11 @@ describe('decodeFrame', () => {
     ['infinity', ',inf\r\n', Infinity],
     ['negative infinity', ',-inf\r\n', -Infinity],
     ['not a number', ',nan\r\n', NaN],
-    ['big number', '(3492890328409238509324850943850943825024385\r\n',
-      3492890328409238509324850943850943825024385n],
+    [
+      'big number',
+      '(3492890328409238509324850943850943825024385\r\n',
+      3492890328409238509324850943850943825024385n,
+    ],
     ['true', '#t\r\n', true],
     ['false', '#f\r\n', false],
     ['verbatim string, without its format', '=15\r\ntxt:Some string\r\n', bulk('Some string')],
@@ -38,8 +41,11 @@ describe('decodeFrame', () => {
     ['nested array', '*2\r\n*1\r\n:1\r\n*0\r\n', [[1], []]],
     ['map, flattened', '%2\r\n+a\r\n:1\r\n+b\r\n#t\r\n', ['a', 1, 'b', true]],
     ['set', '~2\r\n+a\r\n+b\r\n', ['a', 'b']],
-    ['push', '>3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n',
-      [bulk('message'), bulk('c'), bulk('hi')]],
+    [
+      'push',
+      '>3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n',
+      [bulk('message'), bulk('c'), bulk('hi')],
+    ],
     ['attribute dropped', '|1\r\n+ttl\r\n:5\r\n+OK\r\n', 'OK'],
     ['attribute nested in an array', '*2\r\n|1\r\n+a\r\n+b\r\n:1\r\n:2\r\n', [1, 2]],
   ];
@@ -55,13 +61,19 @@ describe('decodeFrame', () => {
     assert.deepEqual(decodeFrame(frame), new ErrorReply('ERR clé inconnue'));
   });
 
-  for (const [description, frame] of [['unknown type byte', 'x\r\n'], ['no line end', '+OK']]) {
+  for (const [description, frame] of [
+    ['unknown type byte', 'x\r\n'],
+    ['no line end', '+OK'],
+  ]) {
     it(`refuses ${description}`, () => {
-      assert.throws(() => decode(frame), (err: unknown) => {
-        assert.ok(err instanceof ProtocolError);
-        assert.equal(err.code, 'ERR_RESP_PROTOCOL');
-        return true;
-      });
+      assert.throws(
+        () => decode(frame),
+        (err: unknown) => {
+          assert.ok(err instanceof ProtocolError);
+          assert.equal(err.code, 'ERR_RESP_PROTOCOL');
+          return true;
+        },
+      );
     });
   }
 });

@@ -53,10 +53,7 @@ function reply(description: string, frames: Piece[], types: string): ReplyFixtur
   return { description, bytes, ends, types };
 }
 
-function request(
-  description: string,
-  commands: Array<[Piece, ExpectedCommand]>,
-): RequestFixture {
+function request(description: string, commands: Array<[Piece, ExpectedCommand]>): RequestFixture {
   const { bytes, ends, buffers } = layout(commands.map(([piece]) => piece));
   return {
     description,
@@ -77,7 +74,7 @@ function blob(payload: Piece, type = '$'): Buffer {
 const DECOY = '\r\n*3\r\n$-1\r\n:1\r\n+OK\r\n|1\r\n>2\r\n%1\r\n.\r\n;0\r\n$?\r\n*?\r\n\n\r';
 
 /** 70 KiB of decoys: more than one socket read, and more than the inline limit. */
-export const LARGE = Buffer.from(DECOY.repeat(Math.ceil(70 * 1024 / DECOY.length)), 'latin1');
+export const LARGE = Buffer.from(DECOY.repeat(Math.ceil((70 * 1024) / DECOY.length)), 'latin1');
 
 /**
  * A kept argument longer than a small chunk. Kept arguments are copied, so
@@ -97,7 +94,7 @@ export const replyFixtures: ReplyFixture[] = [
   // RESP2 scalars
   reply('simple string', ['+OK\r\n'], '+'),
   reply('empty simple string', ['+\r\n'], '+'),
-  reply('error', ['-ERR unknown command \'FOO\'\r\n'], '-'),
+  reply('error', ["-ERR unknown command 'FOO'\r\n"], '-'),
   reply('error with code only', ['-WRONGPASS\r\n'], '-'),
   reply('integers', [':0\r\n', ':-42\r\n', ':9223372036854775807\r\n'], ':::'),
   reply('bulk string', ['$5\r\nhello\r\n'], '$'),
@@ -114,9 +111,11 @@ export const replyFixtures: ReplyFixture[] = [
   reply('array of nulls', ['*3\r\n$-1\r\n*-1\r\n$0\r\n\r\n'], '*'),
   reply('nested arrays', ['*2\r\n*2\r\n:1\r\n:2\r\n*1\r\n*0\r\n'], '*'),
   reply('deeply nested array', [nested(64)], '*'),
-  reply('array holding a large bulk', [
-    Buffer.concat([toBuffer('*2\r\n'), blob(LARGE), blob('x')]),
-  ], '*'),
+  reply(
+    'array holding a large bulk',
+    [Buffer.concat([toBuffer('*2\r\n'), blob(LARGE), blob('x')])],
+    '*',
+  ),
   reply('pipelined RESP2 replies', ['+OK\r\n', '$3\r\nbar\r\n', ':3\r\n', '-ERR no\r\n'], '+$:-'),
 
   // RESP3 scalars
@@ -137,16 +136,23 @@ export const replyFixtures: ReplyFixture[] = [
   reply('empty set', ['~0\r\n'], '~'),
   reply('push', ['>3\r\n$7\r\nmessage\r\n$4\r\nchan\r\n$5\r\nhello\r\n'], '>'),
   reply('push between replies', ['+OK\r\n', '>2\r\n+pubsub\r\n:1\r\n', ':5\r\n'], '+>:'),
-  reply('HELLO 3 reply', [
-    '%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n'
-      + '$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:5\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n'
-      + '$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n',
-  ], '%'),
+  reply(
+    'HELLO 3 reply',
+    [
+      '%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n' +
+        '$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:5\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n' +
+        '$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n',
+    ],
+    '%',
+  ),
 
   // Attributes annotate the value after them; the frame type is that value's.
   reply('attribute before a scalar', ['|1\r\n+ttl\r\n:3600\r\n+OK\r\n'], '+'),
-  reply('attribute before an aggregate', ['|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n'
-    + '*2\r\n:2039123\r\n:9543892\r\n'], '*'),
+  reply(
+    'attribute before an aggregate',
+    ['|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n' + '*2\r\n:2039123\r\n:9543892\r\n'],
+    '*',
+  ),
   reply('attribute with no pairs', ['|0\r\n:1\r\n'], ':'),
   reply('two attributes in a row', ['|1\r\n+a\r\n+b\r\n|1\r\n+c\r\n+d\r\n$1\r\nx\r\n'], '$'),
   reply('attribute nested in an array', ['*2\r\n|1\r\n+k\r\n+v\r\n:1\r\n:2\r\n'], '*'),
@@ -157,10 +163,19 @@ export const replyFixtures: ReplyFixture[] = [
   // Streamed strings: `$?` then `;len` chunks, ended by `;0`.
   reply('streamed string', ['$?\r\n;4\r\nHell\r\n;5\r\no wor\r\n;2\r\nld\r\n;0\r\n'], '$'),
   reply('empty streamed string', ['$?\r\n;0\r\n'], '$'),
-  reply('streamed string of header-like bytes', [Buffer.concat([
-    toBuffer('$?\r\n'), blob(LARGE, ';'), blob(ALL_BYTES, ';'), blob(';0\r\n', ';'),
-    toBuffer(';0\r\n'),
-  ])], '$'),
+  reply(
+    'streamed string of header-like bytes',
+    [
+      Buffer.concat([
+        toBuffer('$?\r\n'),
+        blob(LARGE, ';'),
+        blob(ALL_BYTES, ';'),
+        blob(';0\r\n', ';'),
+        toBuffer(';0\r\n'),
+      ]),
+    ],
+    '$',
+  ),
 
   // Streamed aggregates: `*?` then elements, ended by `.`.
   reply('streamed array', ['*?\r\n:1\r\n:2\r\n.\r\n'], '*'),
@@ -168,12 +183,17 @@ export const replyFixtures: ReplyFixture[] = [
   reply('streamed map', ['%?\r\n+a\r\n:1\r\n+b\r\n*1\r\n:2\r\n.\r\n'], '%'),
   reply('streamed set', ['~?\r\n+a\r\n.\r\n'], '~'),
   reply('streamed array in an array', ['*2\r\n*?\r\n:1\r\n.\r\n:2\r\n'], '*'),
-  reply('nested streamed aggregates', [
-    '*?\r\n*?\r\n:1\r\n.\r\n*2\r\n:1\r\n$?\r\n;1\r\nx\r\n;0\r\n%?\r\n.\r\n.\r\n',
-  ], '*'),
+  reply(
+    'nested streamed aggregates',
+    ['*?\r\n*?\r\n:1\r\n.\r\n*2\r\n:1\r\n$?\r\n;1\r\nx\r\n;0\r\n%?\r\n.\r\n.\r\n'],
+    '*',
+  ),
   reply('attribute in a streamed array', ['*?\r\n|1\r\n+a\r\n+b\r\n:1\r\n.\r\n'], '*'),
-  reply('streamed frames back to back',
-    ['$?\r\n;1\r\na\r\n;0\r\n', '*?\r\n.\r\n', '+OK\r\n'], '$*+'),
+  reply(
+    'streamed frames back to back',
+    ['$?\r\n;1\r\na\r\n;0\r\n', '*?\r\n.\r\n', '+OK\r\n'],
+    '$*+',
+  ),
 ];
 
 /** A multibulk command of the given arguments. */
@@ -203,11 +223,16 @@ export const requestFixtures: RequestFixture[] = [
   request('name of 32 bytes', [[command(NAME_32), plain]]),
   request('name of 33 bytes', [[command(NAME_33, 'x'), plain]]),
   request('near misses of known names', [
-    [command('AUTHX', 'a'), plain], [command('PIN'), plain], [command('SUBSCRIBER', 'a'), plain],
+    [command('AUTHX', 'a'), plain],
+    [command('PIN'), plain],
+    [command('SUBSCRIBER', 'a'), plain],
     [command(''), plain],
   ]),
   request('*0 is ignored, like redis', [['*0\r\n', empty]]),
-  request('negative counts are ignored, like redis', [['*-1\r\n', empty], ['*-2\r\n', empty]]),
+  request('negative counts are ignored, like redis', [
+    ['*-1\r\n', empty],
+    ['*-2\r\n', empty],
+  ]),
 
   // One command of each kind, with the arguments the proxy acts upon.
   request('AUTH password', [[command('AUTH', 'secret'), kept(Kind.Auth, 'AUTH', 'secret')]]),
@@ -234,8 +259,10 @@ export const requestFixtures: RequestFixture[] = [
     [command('SUNSUBSCRIBE', 's'), kept(Kind.Unsubscribe, 'SUNSUBSCRIBE', 's')],
   ]),
   request('binary channel', [
-    [command('SUBSCRIBE', ALL_BYTES),
-      kept(Kind.Subscribe, 'SUBSCRIBE', ALL_BYTES.toString('latin1'))],
+    [
+      command('SUBSCRIBE', ALL_BYTES),
+      kept(Kind.Subscribe, 'SUBSCRIBE', ALL_BYTES.toString('latin1')),
+    ],
   ]),
   request('PING', [
     [command('PING'), kept(Kind.Ping, 'PING')],
@@ -245,23 +272,33 @@ export const requestFixtures: RequestFixture[] = [
     [command('BLPOP', 'a', 'b', '0'), kept(Kind.Blocking, 'BLPOP', 'a', 'b', '0')],
     [command('BRPOP', 'a', '1.5'), kept(Kind.Blocking, 'BRPOP', 'a', '1.5')],
     [command('BRPOPLPUSH', 's', 'd', '5'), kept(Kind.Blocking, 'BRPOPLPUSH', 's', 'd', '5')],
-    [command('BLMOVE', 's', 'd', 'LEFT', 'RIGHT', '2'),
-      kept(Kind.Blocking, 'BLMOVE', 's', 'd', 'LEFT', 'RIGHT', '2')],
-    [command('BLMPOP', '3', '1', 'k', 'LEFT'),
-      kept(Kind.Blocking, 'BLMPOP', '3', '1', 'k', 'LEFT')],
+    [
+      command('BLMOVE', 's', 'd', 'LEFT', 'RIGHT', '2'),
+      kept(Kind.Blocking, 'BLMOVE', 's', 'd', 'LEFT', 'RIGHT', '2'),
+    ],
+    [
+      command('BLMPOP', '3', '1', 'k', 'LEFT'),
+      kept(Kind.Blocking, 'BLMPOP', '3', '1', 'k', 'LEFT'),
+    ],
     [command('BZPOPMIN', 'z', '0'), kept(Kind.Blocking, 'BZPOPMIN', 'z', '0')],
     [command('BZPOPMAX', 'z', '0'), kept(Kind.Blocking, 'BZPOPMAX', 'z', '0')],
     [command('BZMPOP', '1', '1', 'z', 'MIN'), kept(Kind.Blocking, 'BZMPOP', '1', '1', 'z', 'MIN')],
   ]),
   request('blocking command with a long key', [
-    [command('BLPOP', LONG_KEY, '0'),
-      kept(Kind.Blocking, 'BLPOP', LONG_KEY.toString('latin1'), '0')],
+    [
+      command('BLPOP', LONG_KEY, '0'),
+      kept(Kind.Blocking, 'BLPOP', LONG_KEY.toString('latin1'), '0'),
+    ],
   ]),
   request('stream reads', [
-    [command('XREAD', 'BLOCK', '0', 'STREAMS', 's', '$'),
-      kept(Kind.StreamRead, 'XREAD', 'BLOCK', '0', 'STREAMS', 's', '$')],
-    [command('XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's', '>'),
-      kept(Kind.StreamRead, 'XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's', '>')],
+    [
+      command('XREAD', 'BLOCK', '0', 'STREAMS', 's', '$'),
+      kept(Kind.StreamRead, 'XREAD', 'BLOCK', '0', 'STREAMS', 's', '$'),
+    ],
+    [
+      command('XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's', '>'),
+      kept(Kind.StreamRead, 'XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's', '>'),
+    ],
   ]),
   request('MONITOR and CLIENT', [
     [command('MONITOR'), kept(Kind.Monitor, 'MONITOR')],
@@ -280,14 +317,16 @@ export const requestFixtures: RequestFixture[] = [
     [' \t SUBSCRIBE \t a   b \r\n', kept(Kind.Subscribe, 'SUBSCRIBE', 'a', 'b')],
   ]),
   request('inline quotes', [
-    ['AUTH "pass word" \'it\\\'s\'\r\n', kept(Kind.Auth, 'AUTH', 'pass word', 'it\'s')],
+    ["AUTH \"pass word\" 'it\\'s'\r\n", kept(Kind.Auth, 'AUTH', 'pass word', "it's")],
   ]),
   request('inline escapes in double quotes', [
-    ['AUTH "\\x41\\x7a\\n\\r\\t\\b\\a\\"\\\\\\q"\r\n',
-      kept(Kind.Auth, 'AUTH', 'Az\n\r\t\b\x07"\\q')],
+    [
+      'AUTH "\\x41\\x7a\\n\\r\\t\\b\\a\\"\\\\\\q"\r\n',
+      kept(Kind.Auth, 'AUTH', 'Az\n\r\t\b\x07"\\q'),
+    ],
   ]),
   request('inline backslash kept in single quotes', [
-    ['AUTH \'a\\nb\'\r\n', kept(Kind.Auth, 'AUTH', 'a\\nb')],
+    ["AUTH 'a\\nb'\r\n", kept(Kind.Auth, 'AUTH', 'a\\nb')],
   ]),
   request('inline empty quoted argument', [['AUTH ""\r\n', kept(Kind.Auth, 'AUTH', '')]]),
   request('inline quote inside a word', [['AUTH a"b c"\r\n', kept(Kind.Auth, 'AUTH', 'ab c')]]),
@@ -298,7 +337,9 @@ export const requestFixtures: RequestFixture[] = [
     ['AUTH a\rb\r\n', kept(Kind.Auth, 'AUTH', 'a', 'b')],
   ]),
   request('empty inline lines are ignored, like redis', [
-    ['\r\n', empty], ['\n', empty], [' \t\r\n', empty],
+    ['\r\n', empty],
+    ['\n', empty],
+    [' \t\r\n', empty],
   ]),
   request('inline and multibulk mixed', [
     ['MULTI\r\n', kept(Kind.Multi, 'MULTI')],

@@ -18,15 +18,15 @@ describe('splitInline', () => {
     ['empty line', '', []],
     ['only isspace() bytes', ' \t\v\f\r\n', []],
     ['double quotes', '"a b" c', ['a b', 'c']],
-    ['single quotes', '\'a b\' c', ['a b', 'c']],
+    ['single quotes', "'a b' c", ['a b', 'c']],
     ['empty quoted words', '"" \'\'', ['', '']],
     ['hex escape', '"\\x41\\x7a"', ['Az']],
     ['hex escape with one digit', '"\\x4"', ['x4']],
     ['hex escape with a non-hex digit', '"\\x4g" "\\xZZ"', ['x4g', 'xZZ']],
     ['control escapes', '"\\n\\r\\t\\b\\a"', ['\n\r\t\b\x07']],
     ['other escapes keep the char', '"\\q\\"\\\\"', ['q"\\']],
-    ['backslash kept in single quotes', '\'a\\nb\'', ['a\\nb']],
-    ['escaped single quote', '\'it\\\'s\'', ['it\'s']],
+    ['backslash kept in single quotes', "'a\\nb'", ['a\\nb']],
+    ['escaped single quote', "'it\\'s'", ["it's"]],
     ['quotes inside a word', 'a"b c"', ['ab c']],
     ['quote closed before a blank other than space', '"a"\vb', ['a', 'b']],
     ['vertical tab and form feed inside a word', 'a\vb c\fd', ['a\vb', 'c\fd']],
@@ -43,9 +43,9 @@ describe('splitInline', () => {
 
   const unbalanced: Array<[string, string]> = [
     ['unterminated double quote', '"abc'],
-    ['unterminated single quote', '\'abc'],
+    ['unterminated single quote', "'abc"],
     ['closing double quote followed by a letter', '"a"b'],
-    ['closing single quote followed by a letter', '\'a\'b'],
+    ['closing single quote followed by a letter', "'a'b"],
     ['escaped closing quote', '"a\\"'],
     ['trailing backslash', '"\\'],
     ['NUL inside quotes', '"a\0"'],
@@ -53,11 +53,14 @@ describe('splitInline', () => {
 
   for (const [description, line] of unbalanced) {
     it(`refuses ${description}`, () => {
-      assert.throws(() => split(line), (err: unknown) => {
-        assert.ok(err instanceof ProtocolError);
-        assert.equal(err.code, 'ERR_RESP_PROTOCOL');
-        return true;
-      });
+      assert.throws(
+        () => split(line),
+        (err: unknown) => {
+          assert.ok(err instanceof ProtocolError);
+          assert.equal(err.code, 'ERR_RESP_PROTOCOL');
+          return true;
+        },
+      );
     });
   }
 });

@@ -24,10 +24,22 @@ export async function startPlainRedis(): Promise<PlainRedis> {
   // The free port may be taken before redis binds it; another port fixes that.
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const port = await freePort();
-    const child = spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--enable-debug-command', 'yes',
-    ], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--enable-debug-command',
+        'yes',
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     try {
       await ready(child);
       return { port, stop: () => stop(child) };

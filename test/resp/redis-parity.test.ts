@@ -19,7 +19,7 @@ const INLINE_LINES = [
   'a b  c',
   '"a b" \'c d\'',
   '"\\x41\\x7a\\n\\r\\t\\b\\a\\"\\\\\\q"',
-  '\'it\\\'s\' \'a\\nb\'',
+  "'it\\'s' 'a\\nb'",
   'a\vb c\fd',
   '\v a \f b\v',
   'a"b c"',
@@ -122,7 +122,7 @@ describe('scanners agree with a live redis-server', { skip }, () => {
       assert.equal(nil, null);
       assert.deepEqual(array, [0, 1, 2]);
       assert.ok(error instanceof ErrorReply);
-      assert.equal(error.message, 'ERR wrong number of arguments for \'get\' command');
+      assert.equal(error.message, "ERR wrong number of arguments for 'get' command");
     });
   });
 });

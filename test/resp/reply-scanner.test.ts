@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 import { ReplyScanner } from '../../src/resp/reply-scanner.js';
 import { replyFixtures, type ReplyFixture } from './fixtures.js';
 import {
-  bytes, fixedChunks, oneByteChunks, scanReplies, twoChunks, type FoundReply,
+  bytes,
+  fixedChunks,
+  oneByteChunks,
+  scanReplies,
+  twoChunks,
+  type FoundReply,
 } from './feed.js';
 
 function expected(fixture: ReplyFixture, offset = 0): FoundReply[] {

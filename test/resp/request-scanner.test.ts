@@ -4,14 +4,28 @@ import { Kind, needsArguments } from '../../src/resp/commands.js';
 import { RequestScanner } from '../../src/resp/request-scanner.js';
 import { requestFixtures, type RequestFixture } from './fixtures.js';
 import {
-  bytes, fixedChunks, oneByteChunks, scanRequests, twoChunks, type FoundRequest,
+  bytes,
+  fixedChunks,
+  oneByteChunks,
+  scanRequests,
+  twoChunks,
+  type FoundRequest,
 } from './feed.js';
 
 /** Checks what the fixture promises: boundaries, kinds, kept arguments. */
 function check(found: FoundRequest[], fixture: RequestFixture, offset = 0): void {
-  assert.deepEqual(found.map((command) => command.end), fixture.ends.map((end) => offset + end));
-  assert.deepEqual(found.map((command) => command.kind), fixture.commands.map((c) => c.kind));
-  assert.deepEqual(found.map((command) => command.inline), fixture.inline);
+  assert.deepEqual(
+    found.map((command) => command.end),
+    fixture.ends.map((end) => offset + end),
+  );
+  assert.deepEqual(
+    found.map((command) => command.kind),
+    fixture.commands.map((c) => c.kind),
+  );
+  assert.deepEqual(
+    found.map((command) => command.inline),
+    fixture.inline,
+  );
   fixture.commands.forEach((command, i) => {
     if (!needsArguments(command.kind)) return;
     assert.deepEqual(found[i].args, command.args, `arguments of command ${i}`);
@@ -78,7 +92,10 @@ describe('RequestScanner state', () => {
   it('does not keep the arguments of one command for the next', () => {
     const stream = bytes('*2\r\n$4\r\nAUTH\r\n$1\r\np\r\n*1\r\n$4\r\nINCR\r\n*0\r\n');
     const found = scanRequests([stream]);
-    assert.deepEqual(found.map((command) => command.args), [['AUTH', 'p'], null, null]);
+    assert.deepEqual(
+      found.map((command) => command.args),
+      [['AUTH', 'p'], null, null],
+    );
   });
 
   it('starts at a boundary and stays there on an empty chunk', () => {
@@ -101,6 +118,9 @@ describe('RequestScanner state', () => {
     // redis finds the end of an inline line with strchr(), which stops at
     // the NUL: nothing after it is a command until the line limit trips.
     const found = scanRequests([bytes('PING\r\nECHO a\0b\r\nPING\r\n'), bytes('PING\r\n')]);
-    assert.deepEqual(found.map((command) => command.end), [6]);
+    assert.deepEqual(
+      found.map((command) => command.end),
+      [6],
+    );
   });
 });

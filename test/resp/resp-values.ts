@@ -78,16 +78,22 @@ const bytesOf = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Bu
 /** Payloads, biased towards bytes that look like RESP headers. */
 const payload = fc.oneof(
   bytesOf(24),
-  fc.array(fc.constantFrom('\r\n', '*1', '$3', ';0', '.', '|', '\n', 'x'), { maxLength: 8 })
+  fc
+    .array(fc.constantFrom('\r\n', '*1', '$3', ';0', '.', '|', '\n', 'x'), { maxLength: 8 })
     .map((parts) => latin1(parts.join(''))),
 );
 
 /** Text of a line: anything but CR and LF. */
-const lineText = fc.array(fc.integer({ min: 0, max: 255 }).filter((c) => c !== 10 && c !== 13),
-  { maxLength: 16 }).map((codes) => String.fromCharCode(...codes));
+const lineText = fc
+  .array(
+    fc.integer({ min: 0, max: 255 }).filter((c) => c !== 10 && c !== 13),
+    { maxLength: 16 },
+  )
+  .map((codes) => String.fromCharCode(...codes));
 
 const line: fc.Arbitrary<Reply> = fc.oneof(
-  fc.tuple(fc.constantFrom('+', '-'), lineText)
+  fc
+    .tuple(fc.constantFrom('+', '-'), lineText)
     .map(([type, text]) => ({ kind: 'line' as const, type, text })),
   fc.bigInt().map((n) => ({ kind: 'line' as const, type: ':', text: String(n) })),
   fc.bigInt().map((n) => ({ kind: 'line' as const, type: '(', text: String(n) })),
@@ -103,7 +109,8 @@ function doubleText(x: number): string {
 }
 
 const blob: fc.Arbitrary<Reply> = fc.oneof(
-  fc.tuple(fc.constantFrom('$', '!'), payload)
+  fc
+    .tuple(fc.constantFrom('$', '!'), payload)
     .map(([type, data]) => ({ kind: 'blob' as const, type, data })),
   payload.map((data) => ({ kind: 'blob' as const, type: '=', data: withFormat(data) })),
   fc.constant({ kind: 'blob' as const, type: '$', data: null }),
@@ -116,7 +123,8 @@ function withFormat(data: Buffer): Buffer {
 
 const chunk = payload.filter((data) => data.length > 0);
 
-const chunked: fc.Arbitrary<Reply> = fc.array(chunk, { maxLength: 3 })
+const chunked: fc.Arbitrary<Reply> = fc
+  .array(chunk, { maxLength: 3 })
   .map((chunks) => ({ kind: 'chunked' as const, chunks }));
 
 const scalar = fc.oneof(line, blob, chunked);
@@ -127,7 +135,9 @@ type Trees = { reply: Reply; aggregate: Reply; annotated: Reply };
 export const replyArb: fc.Arbitrary<Reply> = fc.letrec<Trees>((tie) => ({
   reply: fc.oneof(
     { maxDepth: 4, depthIdentifier: 'reply' },
-    scalar, tie('aggregate'), tie('annotated'),
+    scalar,
+    tie('aggregate'),
+    tie('annotated'),
   ),
   aggregate: fc.oneof(
     fc.record({
@@ -161,15 +171,27 @@ export interface Command {
 
 /** Known names, in any letter case, with their kinds. */
 const KNOWN: Array<[string, Kind]> = [
-  ['AUTH', Kind.Auth], ['HELLO', Kind.Hello], ['MULTI', Kind.Multi], ['EXEC', Kind.Exec],
-  ['DISCARD', Kind.Discard], ['RESET', Kind.Reset], ['QUIT', Kind.Quit],
-  ['SUBSCRIBE', Kind.Subscribe], ['PUNSUBSCRIBE', Kind.Unsubscribe], ['PING', Kind.Ping],
-  ['BLPOP', Kind.Blocking], ['BZMPOP', Kind.Blocking], ['XREADGROUP', Kind.StreamRead],
-  ['MONITOR', Kind.Monitor], ['CLIENT', Kind.Client], ['PSYNC', Kind.Replication],
+  ['AUTH', Kind.Auth],
+  ['HELLO', Kind.Hello],
+  ['MULTI', Kind.Multi],
+  ['EXEC', Kind.Exec],
+  ['DISCARD', Kind.Discard],
+  ['RESET', Kind.Reset],
+  ['QUIT', Kind.Quit],
+  ['SUBSCRIBE', Kind.Subscribe],
+  ['PUNSUBSCRIBE', Kind.Unsubscribe],
+  ['PING', Kind.Ping],
+  ['BLPOP', Kind.Blocking],
+  ['BZMPOP', Kind.Blocking],
+  ['XREADGROUP', Kind.StreamRead],
+  ['MONITOR', Kind.Monitor],
+  ['CLIENT', Kind.Client],
+  ['PSYNC', Kind.Replication],
 ];
 
 const name: fc.Arbitrary<[string, Kind]> = fc.oneof(
-  fc.tuple(fc.constantFrom(...KNOWN), fc.boolean())
+  fc
+    .tuple(fc.constantFrom(...KNOWN), fc.boolean())
     .map(([[text, kind], lower]) => [lower ? text.toLowerCase() : text, kind] as [string, Kind]),
   // An X prefix keeps random names clear of every known one.
   fc.string({ maxLength: 40 }).map((text) => [`X${text}`, Kind.Plain] as [string, Kind]),
@@ -177,7 +199,8 @@ const name: fc.Arbitrary<[string, Kind]> = fc.oneof(
 
 const argument = fc.oneof(bytesOf(12), payload).map((bytes) => bytes.toString('latin1'));
 
-const multibulk: fc.Arbitrary<Command> = fc.tuple(name, fc.array(argument, { maxLength: 5 }))
+const multibulk: fc.Arbitrary<Command> = fc
+  .tuple(name, fc.array(argument, { maxLength: 5 }))
   .map(([[text, kind], rest]) => {
     const args = [text, ...rest];
     const parts = [latin1(`*${args.length}\r\n`)];
@@ -199,21 +222,25 @@ function inlineWord(word: string, quote: boolean): string {
   return `${quoted}"`;
 }
 
-const blanks = fc.array(fc.constantFrom(' ', '\t'), { minLength: 1, maxLength: 3 })
+const blanks = fc
+  .array(fc.constantFrom(' ', '\t'), { minLength: 1, maxLength: 3 })
   .map((parts) => parts.join(''));
 
-const inline: fc.Arbitrary<Command> = fc.record({
-  name,
-  rest: fc.array(fc.tuple(argument, fc.boolean(), blanks), { maxLength: 4 }),
-  lead: fc.constantFrom('', ' ', '\t '),
-  end: fc.constantFrom('\r\n', '\n', ' \r\n'),
-}).map(({ name: [text, kind], rest, lead, end }) => {
-  let line = lead + inlineWord(text, false);
-  for (const [word, quote, gap] of rest) line += gap + inlineWord(word, quote);
-  return { bytes: latin1(line + end), kind, args: [text, ...rest.map(([word]) => word)] };
-});
+const inline: fc.Arbitrary<Command> = fc
+  .record({
+    name,
+    rest: fc.array(fc.tuple(argument, fc.boolean(), blanks), { maxLength: 4 }),
+    lead: fc.constantFrom('', ' ', '\t '),
+    end: fc.constantFrom('\r\n', '\n', ' \r\n'),
+  })
+  .map(({ name: [text, kind], rest, lead, end }) => {
+    let line = lead + inlineWord(text, false);
+    for (const [word, quote, gap] of rest) line += gap + inlineWord(word, quote);
+    return { bytes: latin1(line + end), kind, args: [text, ...rest.map(([word]) => word)] };
+  });
 
-const empty: fc.Arbitrary<Command> = fc.constantFrom('*0\r\n', '*-1\r\n', '\r\n', '\n', ' \t\r\n')
+const empty: fc.Arbitrary<Command> = fc
+  .constantFrom('*0\r\n', '*-1\r\n', '\r\n', '\n', ' \t\r\n')
   .map((text) => ({ bytes: latin1(text), kind: Kind.Empty, args: null }));
 
 export const commandArb: fc.Arbitrary<Command> = fc.oneof(multibulk, inline, empty);

@@ -41,8 +41,11 @@ describe('token service outage', () => {
     assert.equal(await status(stack, '/readyz'), 200);
 
     await stack.sts.pause();
-    await eventually(async () => (await status(stack, '/readyz')) === 503, LIFETIME_S * 2000,
-      'readiness turns false once the token expired');
+    await eventually(
+      async () => (await status(stack, '/readyz')) === 503,
+      LIFETIME_S * 2000,
+      'readiness turns false once the token expired',
+    );
     const reply = await rawExchange(stack.port, 'PING\r\n', 1);
     assert.match(reply, /^-ERR redis-entra-proxy: no access token: .+\r\n$/);
     const failure = stack.proxy.lines.find((l) => l.event === 'token_refresh_failed');

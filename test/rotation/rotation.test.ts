@@ -38,7 +38,16 @@ describe('token rotation keeps every connection', () => {
       return client;
     };
     const io = (name: string): Redis =>
-      track(name, new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, autoResubscribe: false, retryStrategy: () => null }));
+      track(
+        name,
+        new Redis({
+          port,
+          host: '127.0.0.1',
+          maxRetriesPerRequest: 0,
+          autoResubscribe: false,
+          retryStrategy: () => null,
+        }),
+      );
 
     // Subscribers, RESP2 and RESP3, through both libraries.
     const messages: Record<string, number[]> = { io2: [], io6: [], nr2: [], nr3: [], pattern: [] };
@@ -48,12 +57,21 @@ describe('token rotation keeps every connection', () => {
     const pio = io('ioredis-resp2-psubscriber');
     await pio.psubscribe('str*');
     pio.on('pmessage', (_p, _c, m) => messages.pattern.push(Number(m)));
-    const io6 = track('ioredis6-resp3-subscriber', new Redis6({ port, host: '127.0.0.1', retryStrategy: () => null }));
+    const io6 = track(
+      'ioredis6-resp3-subscriber',
+      new Redis6({ port, host: '127.0.0.1', retryStrategy: () => null }),
+    );
     await io6.subscribe('stream');
     io6.on('message', (_c: string, m: string) => messages.io6.push(Number(m)));
     const nr2 = createClient({ socket: { port, host: '127.0.0.1', reconnectStrategy: false } });
-    const nr3 = createClient({ socket: { port, host: '127.0.0.1', reconnectStrategy: false }, RESP: 3 });
-    for (const [name, c] of [['node-redis-resp2-subscriber', nr2], ['node-redis-resp3-subscriber', nr3]] as const) {
+    const nr3 = createClient({
+      socket: { port, host: '127.0.0.1', reconnectStrategy: false },
+      RESP: 3,
+    });
+    for (const [name, c] of [
+      ['node-redis-resp2-subscriber', nr2],
+      ['node-redis-resp3-subscriber', nr3],
+    ] as const) {
       c.on('error', (err: Error) => errors.push(`${name}: ${err.message}`));
       c.on('end', () => closed.push(name));
       await c.connect();
@@ -64,7 +82,10 @@ describe('token rotation keeps every connection', () => {
     // Blocked for the whole run.
     const blocker = io('ioredis-blpop');
     const blpop = blocker.blpop('rotation:queue', 0);
-    const nrBlocker = createClient({ socket: { port, host: '127.0.0.1', reconnectStrategy: false }, RESP: 3 });
+    const nrBlocker = createClient({
+      socket: { port, host: '127.0.0.1', reconnectStrategy: false },
+      RESP: 3,
+    });
     nrBlocker.on('error', (err: Error) => errors.push(`node-redis-blpop: ${err.message}`));
     await nrBlocker.connect();
     const nrBlpop = nrBlocker.blPop('rotation:queue3', 0);
@@ -80,7 +101,9 @@ describe('token rotation keeps every connection', () => {
     const publisher = io('ioredis-publisher');
     const worker = io('ioredis-worker');
     const transactions = io('ioredis-multi');
-    const nrWorker = createClient({ socket: { port, host: '127.0.0.1', reconnectStrategy: false } });
+    const nrWorker = createClient({
+      socket: { port, host: '127.0.0.1', reconnectStrategy: false },
+    });
     nrWorker.on('error', (err: Error) => errors.push(`node-redis-worker: ${err.message}`));
     await nrWorker.connect();
 
@@ -145,7 +168,18 @@ describe('token rotation keeps every connection', () => {
     assert.deepEqual(failures, []);
     assert.ok(stack.sts.issued - rotationsAtStart >= ROTATIONS);
 
-    for (const client of [io2, pio, io6, blocker, zpopper, reader, idle, publisher, worker, transactions]) {
+    for (const client of [
+      io2,
+      pio,
+      io6,
+      blocker,
+      zpopper,
+      reader,
+      idle,
+      publisher,
+      worker,
+      transactions,
+    ]) {
       client.disconnect();
     }
     for (const client of [nr2, nr3, nrBlocker, nrWorker]) await client.close();

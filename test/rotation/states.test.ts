@@ -32,7 +32,8 @@ class RawClient {
   async waitFor(test: (text: string) => boolean, ms = 5000): Promise<string> {
     const deadline = Date.now() + ms;
     while (!test(this.text)) {
-      if (Date.now() > deadline) assert.fail(`timed out; got ${JSON.stringify(this.text.slice(-500))}`);
+      if (Date.now() > deadline)
+        assert.fail(`timed out; got ${JSON.stringify(this.text.slice(-500))}`);
       await sleep(20);
     }
     return this.text;
@@ -82,9 +83,9 @@ describe('connection states across rotations', () => {
     await client.waitFor((text) => text.includes('hi\r\n'));
     assert.equal(
       client.text,
-      "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
-        + 'are allowed in this context\r\n'
-        + '*2\r\n$4\r\npong\r\n$0\r\n\r\n*2\r\n$4\r\npong\r\n$2\r\nhi\r\n',
+      "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET " +
+        'are allowed in this context\r\n' +
+        '*2\r\n$4\r\npong\r\n$0\r\n\r\n*2\r\n$4\r\npong\r\n$2\r\nhi\r\n',
     );
     await rotations(stack, 1);
     client.text = '';

@@ -51,11 +51,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   const credential = options.credential ?? 'client-secret';
   const proxyArgs = [
-    '--listen', '127.0.0.1:0',
-    '--admin-listen', '127.0.0.1:0',
-    '--upstream', `127.0.0.1:${redis.tlsPort}`,
-    '--tls-ca-file', certs.caFile,
-    '--credential', credential,
+    '--listen',
+    '127.0.0.1:0',
+    '--admin-listen',
+    '127.0.0.1:0',
+    '--upstream',
+    `127.0.0.1:${redis.tlsPort}`,
+    '--tls-ca-file',
+    certs.caFile,
+    '--credential',
+    credential,
     '--disable-instance-discovery',
     ...(options.args ?? []),
   ];

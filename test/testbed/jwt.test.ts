@@ -48,13 +48,16 @@ describe('jwt', () => {
   test('access tokens carry the claims Azure Cache and the proxy rely on', () => {
     const startedMs = Date.now();
     const before = Math.floor(startedMs / 1000);
-    const { token, claims } = signAccessToken({
-      issuer: 'https://127.0.0.1:1/tenant/',
-      audience: 'https://redis.azure.com',
-      tenantId: 'tenant',
-      clientId: 'app',
-      lifetimeSeconds: 2,
-    }, key);
+    const { token, claims } = signAccessToken(
+      {
+        issuer: 'https://127.0.0.1:1/tenant/',
+        audience: 'https://redis.azure.com',
+        tenantId: 'tenant',
+        clientId: 'app',
+        lifetimeSeconds: 2,
+      },
+      key,
+    );
 
     assert.deepEqual(verifyJwt(token, key.publicKey), claims);
     assert.equal(claims.aud, 'https://redis.azure.com');
@@ -68,7 +71,11 @@ describe('jwt', () => {
 
   test('every access token gets a fresh oid unless one is given', () => {
     const input = {
-      issuer: 'i', audience: 'a', tenantId: 't', clientId: 'c', lifetimeSeconds: 60,
+      issuer: 'i',
+      audience: 'a',
+      tenantId: 't',
+      clientId: 'c',
+      lifetimeSeconds: 60,
     };
 
     const first = signAccessToken(input, key).claims.oid;

@@ -59,8 +59,13 @@ describe('token service as an App Service managed identity endpoint', () => {
 
     assert.equal(denied.status, 401);
     assert.equal(granted.status, 200);
-    assert.deepEqual(Object.keys(body).sort(),
-      ['access_token', 'client_id', 'expires_on', 'resource', 'token_type']);
+    assert.deepEqual(Object.keys(body).sort(), [
+      'access_token',
+      'client_id',
+      'expires_on',
+      'resource',
+      'token_type',
+    ]);
     assert.equal(body.expires_on, String(decodeJwt(body.access_token).payload.exp));
   });
 

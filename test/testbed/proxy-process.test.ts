@@ -59,7 +59,10 @@ describe('startProxy', () => {
     assert.equal(proxy.adminAddress, admin.address);
     assert.equal(proxy.addresses.length, 2);
     assert.match(proxy.output(), /a line that is not JSON/);
-    assert.equal(proxy.lines.some((line) => typeof line !== 'object'), false);
+    assert.equal(
+      proxy.lines.some((line) => typeof line !== 'object'),
+      false,
+    );
   });
 
   test('waitForLine sees future lines; stop() returns the exit code', async () => {

@@ -133,8 +133,10 @@ describe('startRedis', () => {
 
     assert.equal(untrusted.caFile, certs.untrustedCaFile);
     assert.equal(await untrusted.admin.call('ACL', 'WHOAMI'), ADMIN_USER);
-    assert.equal(await handshakeError(untrusted.tlsPort, certs.ca),
-      'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    assert.equal(
+      await handshakeError(untrusted.tlsPort, certs.ca),
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    );
     assert.equal(readFileSync(untrusted.caFile, 'utf8') === certs.ca, false);
   });
 

@@ -4,8 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { decodeJwt, type Certificates, type RedisServer, type TokenService }
-  from '../../testbed/index.js';
+import {
+  decodeJwt,
+  type Certificates,
+  type RedisServer,
+  type TokenService,
+} from '../../testbed/index.js';
 
 export const SCOPE = 'https://redis.azure.com/.default';
 
@@ -15,8 +19,10 @@ export const SCOPE = 'https://redis.azure.com/.default';
  */
 export function requireTrustedCa(certs: Certificates): void {
   if (process.env.NODE_EXTRA_CA_CERTS !== certs.caFile) {
-    throw new Error('NODE_EXTRA_CA_CERTS does not name the testbed CA; ' +
-      'run the tests through dist/test/run.js');
+    throw new Error(
+      'NODE_EXTRA_CA_CERTS does not name the testbed CA; ' +
+        'run the tests through dist/test/run.js',
+    );
   }
 }
 

@@ -39,35 +39,38 @@ describe('Azure-like enforcement of token expiry upstream', () => {
 
   const getToken = async () => {
     const credential = new ClientSecretCredential(
-      svc.tenantId, svc.clientId, svc.clientSecret, credentialOptions(svc));
+      svc.tenantId,
+      svc.clientId,
+      svc.clientSecret,
+      credentialOptions(svc),
+    );
     const token = await credential.getToken(SCOPE);
     assert.ok(token);
     return { token: token.token, oid: oidOf(token.token) };
   };
 
-  test('at expiry the server closes connections still authenticated with the token',
-    async (t) => {
-      const first = await getToken();
-      const idle = await connectAs(redis, first.oid, first.token);
-      const subscriber = await connectAs(redis, first.oid, first.token);
-      const renewed = await connectAs(redis, first.oid, first.token);
-      t.after(() => [idle, subscriber, renewed].forEach((client) => client.disconnect()));
-      await subscriber.subscribe('events');
+  test('at expiry the server closes connections still authenticated with the token', async (t) => {
+    const first = await getToken();
+    const idle = await connectAs(redis, first.oid, first.token);
+    const subscriber = await connectAs(redis, first.oid, first.token);
+    const renewed = await connectAs(redis, first.oid, first.token);
+    t.after(() => [idle, subscriber, renewed].forEach((client) => client.disconnect()));
+    await subscriber.subscribe('events');
 
-      svc.setLifetime(60);
-      t.after(() => svc.setLifetime(2));
-      const second = await getToken();
-      assert.equal(await renewed.call('AUTH', second.oid, second.token), 'OK');
+    svc.setLifetime(60);
+    t.after(() => svc.setLifetime(2));
+    const second = await getToken();
+    assert.equal(await renewed.call('AUTH', second.oid, second.token), 'OK');
 
-      await Promise.all([whenClosed(idle), whenClosed(subscriber)]);
+    await Promise.all([whenClosed(idle), whenClosed(subscriber)]);
 
-      assert.ok(Date.now() >= svc.tokens.get(first.oid)! * 1000);
-      assert.equal(svc.liveUsers.includes(first.oid), false);
-      // Re-authenticated in time with a newer token: Azure keeps such connections open.
-      assert.equal(await renewed.call('ACL', 'WHOAMI'), second.oid);
-      const err = await rejectionOf(connectAs(redis, first.oid, first.token));
-      assert.match(err.message, /WRONGPASS/);
-    });
+    assert.ok(Date.now() >= svc.tokens.get(first.oid)! * 1000);
+    assert.equal(svc.liveUsers.includes(first.oid), false);
+    // Re-authenticated in time with a newer token: Azure keeps such connections open.
+    assert.equal(await renewed.call('ACL', 'WHOAMI'), second.oid);
+    const err = await rejectionOf(connectAs(redis, first.oid, first.token));
+    assert.match(err.message, /WRONGPASS/);
+  });
 
   test('revoke() ends a token early', async (t) => {
     svc.setLifetime(60);
@@ -85,7 +88,11 @@ describe('Azure-like enforcement of token expiry upstream', () => {
   test('stop() deletes the users of tokens still valid', async () => {
     const other = await startTokenService({ certs, redis, lifetimeSeconds: 60 });
     const credential = new ClientSecretCredential(
-      other.tenantId, other.clientId, other.clientSecret, credentialOptions(other));
+      other.tenantId,
+      other.clientId,
+      other.clientSecret,
+      credentialOptions(other),
+    );
     const oid = oidOf((await credential.getToken(SCOPE)).token);
     const users = () => redis.admin.call('ACL', 'USERS') as Promise<string[]>;
 

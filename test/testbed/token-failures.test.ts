@@ -37,8 +37,13 @@ describe('token service failure modes', () => {
 
   // A fresh credential per test: after a 5xx, MSAL refuses to ask the same client's
   // authority again for 60 seconds and replays the error instead.
-  const credential = () => new ClientSecretCredential(
-    svc.tenantId, svc.clientId, svc.clientSecret, credentialOptions(svc));
+  const credential = () =>
+    new ClientSecretCredential(
+      svc.tenantId,
+      svc.clientId,
+      svc.clientSecret,
+      credentialOptions(svc),
+    );
   const tokenPath = () => `/${svc.tenantId}/oauth2/v2.0/token`;
 
   const cases = [
@@ -84,10 +89,12 @@ describe('token service failure modes', () => {
     const before = svc.requests[tokenPath()] ?? 0;
     svc.fail('hang');
 
-    const pending = credential().getToken(SCOPE).then(
-      () => 'resolved',
-      (err: Error) => err,
-    );
+    const pending = credential()
+      .getToken(SCOPE)
+      .then(
+        () => 'resolved',
+        (err: Error) => err,
+      );
     while ((svc.requests[tokenPath()] ?? 0) === before) await delay(10);
     const early = await Promise.race([pending, delay(200).then(() => 'pending')]);
     await svc.pause();

@@ -50,16 +50,27 @@ describe('token service with real @azure/identity credentials', () => {
   });
 
   const credentials: Record<string, () => TokenCredential> = {
-    ClientSecretCredential: () => new ClientSecretCredential(
-      svc.tenantId, svc.clientId, svc.clientSecret, credentialOptions(svc)),
-    ClientCertificateCredential: () => new ClientCertificateCredential(
-      svc.tenantId, svc.clientId, certs.clientPemFile, credentialOptions(svc)),
-    WorkloadIdentityCredential: () => new WorkloadIdentityCredential({
-      ...credentialOptions(svc),
-      tenantId: svc.tenantId,
-      clientId: svc.clientId,
-      tokenFilePath: svc.envFor('workload-identity').AZURE_FEDERATED_TOKEN_FILE,
-    }),
+    ClientSecretCredential: () =>
+      new ClientSecretCredential(
+        svc.tenantId,
+        svc.clientId,
+        svc.clientSecret,
+        credentialOptions(svc),
+      ),
+    ClientCertificateCredential: () =>
+      new ClientCertificateCredential(
+        svc.tenantId,
+        svc.clientId,
+        certs.clientPemFile,
+        credentialOptions(svc),
+      ),
+    WorkloadIdentityCredential: () =>
+      new WorkloadIdentityCredential({
+        ...credentialOptions(svc),
+        tenantId: svc.tenantId,
+        clientId: svc.clientId,
+        tokenFilePath: svc.envFor('workload-identity').AZURE_FEDERATED_TOKEN_FILE,
+      }),
   };
 
   for (const [name, create] of Object.entries(credentials)) {
@@ -100,7 +111,11 @@ describe('token service with real @azure/identity credentials', () => {
 
   test('a wrong client secret fails with AADSTS7000215', async () => {
     const credential = new ClientSecretCredential(
-      svc.tenantId, svc.clientId, 'not-the-secret', credentialOptions(svc));
+      svc.tenantId,
+      svc.clientId,
+      'not-the-secret',
+      credentialOptions(svc),
+    );
     const err = await rejectionOf(credential.getToken(SCOPE));
 
     assert.equal(err.name, 'AuthenticationRequiredError');
@@ -110,10 +125,18 @@ describe('token service with real @azure/identity credentials', () => {
 
   test('a certificate that is not registered fails with AADSTS700027', async () => {
     const pem = join(scratch, 'other-client.pem');
-    writeFileSync(pem, [certs.untrustedServerCertFile, certs.untrustedServerKeyFile]
-      .map((file) => readFileSync(file, 'utf8')).join(''));
+    writeFileSync(
+      pem,
+      [certs.untrustedServerCertFile, certs.untrustedServerKeyFile]
+        .map((file) => readFileSync(file, 'utf8'))
+        .join(''),
+    );
     const credential = new ClientCertificateCredential(
-      svc.tenantId, svc.clientId, pem, credentialOptions(svc));
+      svc.tenantId,
+      svc.clientId,
+      pem,
+      credentialOptions(svc),
+    );
 
     assert.match((await rejectionOf(credential.getToken(SCOPE))).message, /AADSTS700027/);
   });
@@ -145,7 +168,9 @@ describe('token service with real @azure/identity credentials', () => {
 
   test('the OpenID metadata names the endpoints MSAL needs; the JWKS has the key', async () => {
     const base = `${svc.authorityHost}/${svc.tenantId}`;
-    const metadata = (await (await fetch(`${base}/v2.0/.well-known/openid-configuration`)).json()) as {
+    const metadata = (await (
+      await fetch(`${base}/v2.0/.well-known/openid-configuration`)
+    ).json()) as {
       jwks_uri: string;
       token_endpoint: unknown;
       authorization_endpoint: unknown;
@@ -174,9 +199,15 @@ describe('token service with real @azure/identity credentials', () => {
 
   test('envFor() names the variables each credential reads', () => {
     assert.deepEqual(Object.keys(svc.envFor('client-secret')).sort(), [
-      'AZURE_AUTHORITY_HOST', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_TENANT_ID']);
-    assert.equal(svc.envFor('client-certificate').AZURE_CLIENT_CERTIFICATE_PATH,
-      certs.clientPemFile);
+      'AZURE_AUTHORITY_HOST',
+      'AZURE_CLIENT_ID',
+      'AZURE_CLIENT_SECRET',
+      'AZURE_TENANT_ID',
+    ]);
+    assert.equal(
+      svc.envFor('client-certificate').AZURE_CLIENT_CERTIFICATE_PATH,
+      certs.clientPemFile,
+    );
     assert.ok(svc.envFor('workload-identity').AZURE_FEDERATED_TOKEN_FILE);
     assert.deepEqual(svc.envFor('managed-identity'), {
       IDENTITY_ENDPOINT: svc.msiEndpoint,
