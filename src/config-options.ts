@@ -34,8 +34,9 @@ export const OPTIONS: OptionSpec[] = [
   { name: 'scope', help: 'token scope', default: 'https://redis.azure.com/.default' },
   {
     name: 'credential',
-    help: 'default | client-secret | client-certificate | managed-identity | '
-      + 'workload-identity | azure-cli',
+    help:
+      'default | client-secret | client-certificate | managed-identity | ' +
+      'workload-identity | azure-cli',
     default: 'default',
   },
   {
@@ -76,7 +77,11 @@ export const OPTIONS: OptionSpec[] = [
     boolean: true,
   },
   { name: 'unix-socket-mode', help: 'file mode of unix socket listeners', default: '0660' },
-  { name: 'enable-quitquitquit', help: 'POST /quitquitquit on the admin listener stops the proxy', boolean: true },
+  {
+    name: 'enable-quitquitquit',
+    help: 'POST /quitquitquit on the admin listener stops the proxy',
+    boolean: true,
+  },
   { name: 'help', help: 'print this help', boolean: true },
   { name: 'version', help: 'print the version', boolean: true },
 ];

@@ -23,8 +23,7 @@ const CREDENTIALS: CredentialKind[] = [
 
 /** A listener address: TCP host and port, or a unix socket path. */
 export type ListenAddress =
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'unix'; path: string };
+  { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
 
 /** The validated configuration of one proxy process. */
 export interface Config {
@@ -61,9 +60,7 @@ export class ConfigError extends Error {
 }
 
 export type ParsedFlags =
-  | { action: 'help' }
-  | { action: 'version' }
-  | { action: 'run'; config: Config };
+  { action: 'help' } | { action: 'version' } | { action: 'run'; config: Config };
 
 /** Reads flags, then REDIS_PROXY_* variables, then defaults. */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedFlags {
@@ -76,7 +73,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedFlags
   const list = (name: string): string[] => (raw.get(name) as string[] | undefined) ?? [];
   const duration = (name: string): number => {
     const ms = parseDuration(text(name)!);
-    if (ms === null) problems.push(`--${name}: "${text(name)}" is not a duration (e.g. 30s, 500ms)`);
+    if (ms === null)
+      problems.push(`--${name}: "${text(name)}" is not a duration (e.g. 30s, 500ms)`);
     return ms ?? 0;
   };
   const count = (name: string): number => {
@@ -91,7 +89,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedFlags
   const listen: ListenAddress[] = [];
   for (const item of list('listen')) {
     const address = parseListen(item);
-    if (address === null) problems.push(`--listen: "${item}" is neither HOST:PORT nor a socket path`);
+    if (address === null)
+      problems.push(`--listen: "${item}" is neither HOST:PORT nor a socket path`);
     else listen.push(address);
   }
 
@@ -110,7 +109,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedFlags
         problems.push(`--tls-ca-file: ${caFile} holds no PEM certificate`);
       }
     } catch (err) {
-      problems.push(`--tls-ca-file: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code})`);
+      problems.push(
+        `--tls-ca-file: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code})`,
+      );
     }
   }
 
@@ -118,7 +119,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedFlags
   let admin: ListenAddress | null = null;
   if (adminText !== 'off') {
     admin = parseListen(adminText);
-    if (admin === null) problems.push(`--admin-listen: "${adminText}" is not HOST:PORT, a path or off`);
+    if (admin === null)
+      problems.push(`--admin-listen: "${adminText}" is not HOST:PORT, a path or off`);
   }
 
   const logLevel = text('log-level')!;
@@ -145,13 +147,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedFlags
     for (const address of listen) {
       if (address.kind === 'tcp' && !isLoopback(address.host)) {
         problems.push(
-          `--listen: ${address.host} is reachable from other hosts; set --client-password `
-            + 'or pass --allow-remote-clients',
+          `--listen: ${address.host} is reachable from other hosts; set --client-password ` +
+            'or pass --allow-remote-clients',
         );
       }
     }
   }
-  if (listen.length === 0 && problems.length === 0) problems.push('--listen: at least one is needed');
+  if (listen.length === 0 && problems.length === 0)
+    problems.push('--listen: at least one is needed');
 
   const config: Config = {
     listen,
@@ -183,7 +186,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedFlags
 function readRaw(argv: string[], env: NodeJS.ProcessEnv): Map<string, string | string[] | boolean> {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
   for (const spec of OPTIONS) {
-    options[spec.name] = { type: spec.boolean ? 'boolean' : 'string', multiple: spec.multiple === true };
+    options[spec.name] = {
+      type: spec.boolean ? 'boolean' : 'string',
+      multiple: spec.multiple === true,
+    };
   }
   let values: Record<string, unknown>;
   try {
@@ -201,7 +207,11 @@ function readRaw(argv: string[], env: NodeJS.ProcessEnv): Map<string, string | s
         .find((v) => v !== undefined && v !== '');
       if (fromEnv !== undefined) {
         if (spec.boolean) value = /^(1|true|yes|on)$/i.test(fromEnv);
-        else if (spec.multiple) value = fromEnv.split(',').map((s) => s.trim()).filter(Boolean);
+        else if (spec.multiple)
+          value = fromEnv
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
         else value = fromEnv;
       }
     }

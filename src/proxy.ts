@@ -71,7 +71,11 @@ export class Proxy {
 
   async start(): Promise<void> {
     for (const address of this.config.listen) {
-      const listener = await listen(address, (socket) => this.accept(socket), this.config.unixSocketMode);
+      const listener = await listen(
+        address,
+        (socket) => this.accept(socket),
+        this.config.unixSocketMode,
+      );
       this.servers.push(listener.server);
       this.addresses.push(listener.address);
       this.log.info({ event: 'listening', address: listener.address }, 'accepting clients');
@@ -84,9 +88,13 @@ export class Proxy {
       const reason = this.draining ? 'draining' : 'max_connections';
       this.metrics.clientsRefused.inc({ reason });
       socket.on('error', () => undefined);
-      socket.end(encodeError(
-        this.draining ? 'ERR redis-entra-proxy is shutting down' : 'ERR max number of clients reached',
-      ));
+      socket.end(
+        encodeError(
+          this.draining
+            ? 'ERR redis-entra-proxy is shutting down'
+            : 'ERR max number of clients reached',
+        ),
+      );
       return;
     }
     this.metrics.clientsAccepted.inc();

@@ -35,7 +35,10 @@ export class Shutdown {
     if (this.started) return { ok: false, why: 'draining: shutting down' };
     if (!this.proxy.listening) return { ok: false, why: 'not listening yet' };
     if (this.tokens.current() === null) {
-      return { ok: false, why: `no valid token: ${this.tokens.lastError ?? 'first request running'}` };
+      return {
+        ok: false,
+        why: `no valid token: ${this.tokens.lastError ?? 'first request running'}`,
+      };
     }
     return { ok: true, why: 'ready' };
   }
@@ -44,7 +47,12 @@ export class Shutdown {
     if (this.started) return;
     this.started = true;
     this.log.info(
-      { event: 'shutdown_started', cause, sessions: this.proxy.sessions.size, timeoutMs: this.timeoutMs },
+      {
+        event: 'shutdown_started',
+        cause,
+        sessions: this.proxy.sessions.size,
+        timeoutMs: this.timeoutMs,
+      },
       'draining sessions',
     );
     void this.proxy.stopListening();
@@ -76,7 +84,10 @@ export class Shutdown {
     this.tokens.stop();
     for (const server of this.servers) server.close();
     const status = cut && remaining > 0 ? 1 : 0;
-    this.log.info({ event: 'shutdown_complete', sessionsCut: remaining, exitCode: status }, 'stopped');
+    this.log.info(
+      { event: 'shutdown_complete', sessionsCut: remaining, exitCode: status },
+      'stopped',
+    );
     // Let the logger flush; then leave even if a socket still lingers.
     setTimeout(() => process.exit(status), 100).unref();
     process.exitCode = status;

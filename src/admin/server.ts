@@ -20,7 +20,10 @@ export interface AdminView {
  * separate probe, so an unreachable cache does not take pods out of service
  * unless the operator asks for it), /metrics, and POST /quitquitquit.
  */
-export function startAdmin(address: ListenAddress, view: AdminView): Promise<{ server: Server; address: string }> {
+export function startAdmin(
+  address: ListenAddress,
+  view: AdminView,
+): Promise<{ server: Server; address: string }> {
   const server = createServer((req, res) => {
     route(req, res, view).catch((err: Error) => send(res, 500, `${err.message}\n`));
   });
@@ -30,9 +33,10 @@ export function startAdmin(address: ListenAddress, view: AdminView): Promise<{ s
     });
     const onListening = (): void => {
       const bound = server.address();
-      const text = typeof bound === 'object' && bound !== null
-        ? `${bound.address.includes(':') ? `[${bound.address}]` : bound.address}:${bound.port}`
-        : String(bound);
+      const text =
+        typeof bound === 'object' && bound !== null
+          ? `${bound.address.includes(':') ? `[${bound.address}]` : bound.address}:${bound.port}`
+          : String(bound);
       resolve({ server, address: text });
     };
     if (address.kind === 'unix') server.listen(address.path, onListening);

@@ -19,7 +19,12 @@ export function describeTokenError(err: unknown): string {
 }
 
 function firstLine(text: string): string {
-  return text.split(/\r?\n/).map((s) => s.trim()).find((s) => s !== '') ?? 'unknown error';
+  return (
+    text
+      .split(/\r?\n/)
+      .map((s) => s.trim())
+      .find((s) => s !== '') ?? 'unknown error'
+  );
 }
 
 function shorten(text: string): string {

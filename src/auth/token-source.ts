@@ -202,10 +202,13 @@ export class TokenSource extends EventEmitter {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.refresh();
-    }, Math.max(delayMs, 0));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        void this.refresh();
+      },
+      Math.max(delayMs, 0),
+    );
     this.timer.unref();
   }
 }

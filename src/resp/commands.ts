@@ -178,9 +178,10 @@ export function withTimeout(
   remainingMs: number,
 ): Buffer[] {
   const copy = args.slice();
-  const value = timeout.unit === 'seconds'
-    ? (Math.max(remainingMs, 1) / 1000).toFixed(3)
-    : String(Math.max(Math.ceil(remainingMs), 1));
+  const value =
+    timeout.unit === 'seconds'
+      ? (Math.max(remainingMs, 1) / 1000).toFixed(3)
+      : String(Math.max(Math.ceil(remainingMs), 1));
   copy[timeout.index] = Buffer.from(value, 'latin1');
   return copy;
 }

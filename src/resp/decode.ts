@@ -43,7 +43,8 @@ function readValue(buf: Buffer, cursor: { pos: number }): Value {
       return null;
     case 0x24: // $
     case 0x3d: // =
-    case 0x21: { // !
+    case 0x21: {
+      // !
       const n = Number(text);
       if (n < 0) return null;
       const value = buf.subarray(cursor.pos, cursor.pos + n);
@@ -55,7 +56,8 @@ function readValue(buf: Buffer, cursor: { pos: number }): Value {
     case 0x2a: // *
     case 0x7e: // ~
     case 0x3e: // >
-    case 0x25: { // %
+    case 0x25: {
+      // %
       const n = Number(text);
       if (n < 0) return null;
       const count = type === 0x25 ? 2 * n : n;
@@ -63,7 +65,8 @@ function readValue(buf: Buffer, cursor: { pos: number }): Value {
       for (let i = 0; i < count; i++) items.push(readValue(buf, cursor));
       return items;
     }
-    case 0x7c: { // | attribute: skip it, return the value it annotates
+    case 0x7c: {
+      // | attribute: skip it, return the value it annotates
       const n = Number(text);
       for (let i = 0; i < 2 * n; i++) readValue(buf, cursor);
       return readValue(buf, cursor);

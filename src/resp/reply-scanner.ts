@@ -133,7 +133,8 @@ export class ReplyScanner {
         return;
       case 0x24: // $ bulk string
       case 0x21: // ! bulk error
-      case 0x3d: { // = verbatim string
+      case 0x3d: {
+        // = verbatim string
         if (buf[start + 1] === 0x3f /* ? */) {
           this.inStreamedString = true;
           return;
@@ -151,7 +152,8 @@ export class ReplyScanner {
       case 0x25: // % map
         this.aggregate(buf, start, lf, 2);
         return;
-      case 0x7c: { // | attribute: pairs, then the value it annotates
+      case 0x7c: {
+        // | attribute: pairs, then the value it annotates
         const n = readLength(buf, start + 1, lf - 1);
         if (n < 0) throw new ProtocolError('invalid attribute length');
         this.need += 2 * n;

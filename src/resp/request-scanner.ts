@@ -113,8 +113,12 @@ export class RequestScanner {
         case State.Payload: {
           const available = end - pos;
           const payloadLeft = this.skip - 2;
-          if (this.capture !== null && this.captureLength === 0
-            && this.remaining === this.argc && available >= payloadLeft) {
+          if (
+            this.capture !== null &&
+            this.captureLength === 0 &&
+            this.remaining === this.argc &&
+            available >= payloadLeft
+          ) {
             // The whole command name is in this chunk (nearly always):
             // classify it where it lies, copy it only if it must be kept.
             this.nameInPlace(buf, pos, pos + payloadLeft);

@@ -42,18 +42,28 @@ export class BlockedCommand {
    */
   reissue(now = Date.now()): { bytes: Buffer; next: BlockedCommand } | null {
     if (this.timeout.ms === 0) {
-      return { bytes: encodeCommand(this.args), next: new BlockedCommand(this.args, this.timeout, Infinity) };
+      return {
+        bytes: encodeCommand(this.args),
+        next: new BlockedCommand(this.args, this.timeout, Infinity),
+      };
     }
     const remaining = this.deadline - now;
     if (remaining <= 0) return null;
     const args = withTimeout(this.args, this.timeout, remaining);
-    return { bytes: encodeCommand(args), next: new BlockedCommand(this.args, this.timeout, this.deadline) };
+    return {
+      bytes: encodeCommand(args),
+      next: new BlockedCommand(this.args, this.timeout, this.deadline),
+    };
   }
 }
 
 /** A null reply: what a blocking command answers when it times out. */
 export function isNullReply(frame: Buffer): boolean {
   if (frame.length === 3) return frame[0] === 0x5f; // _\r\n
-  return frame.length === 5 && frame[1] === 0x2d && frame[2] === 0x31
-    && (frame[0] === 0x2a || frame[0] === 0x24); // *-1 or $-1
+  return (
+    frame.length === 5 &&
+    frame[1] === 0x2d &&
+    frame[2] === 0x31 &&
+    (frame[0] === 0x2a || frame[0] === 0x24)
+  ); // *-1 or $-1
 }

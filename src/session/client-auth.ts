@@ -10,9 +10,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 export const WRONGPASS = '-WRONGPASS invalid username-password pair or user is disabled.\r\n';
 export const NOAUTH = '-NOAUTH Authentication required.\r\n';
 export const HELLO_NOAUTH =
-  '-NOAUTH HELLO must be called with the client already authenticated, otherwise the '
-  + 'HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and '
-  + 'select the RESP protocol version at the same time\r\n';
+  '-NOAUTH HELLO must be called with the client already authenticated, otherwise the ' +
+  'HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and ' +
+  'select the RESP protocol version at the same time\r\n';
 
 /** Compares in constant time: hashing first makes the lengths equal. */
 export function passwordMatches(given: Buffer, expected: string): boolean {

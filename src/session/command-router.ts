@@ -37,8 +37,8 @@ export interface CommandContext {
 }
 
 const UNSUPPORTED_CLIENT_REPLY = encodeError(
-  'ERR CLIENT REPLY OFF/SKIP is not supported by redis-entra-proxy, which needs every '
-    + 'reply to keep the connection authenticated',
+  'ERR CLIENT REPLY OFF/SKIP is not supported by redis-entra-proxy, which needs every ' +
+    'reply to keep the connection authenticated',
 );
 const UNSUPPORTED_REPLICATION = encodeError(
   'ERR redis-entra-proxy does not relay replication (SYNC/PSYNC)',
@@ -61,8 +61,12 @@ export class CommandRouter {
     const { state, io } = this;
     if (kind === Kind.Empty) return;
 
-    if (!state.clientAuthenticated && kind !== Kind.Auth && kind !== Kind.Hello
-      && kind !== Kind.Quit) {
+    if (
+      !state.clientAuthenticated &&
+      kind !== Kind.Auth &&
+      kind !== Kind.Hello &&
+      kind !== Kind.Quit
+    ) {
       io.answer(Buffer.from(NOAUTH, 'latin1'));
       return;
     }

@@ -52,10 +52,13 @@ export class Subscriptions {
 
 /** The error redis-server gives a RESP2 subscriber for any other command. */
 export function notAllowedWhileSubscribed(name: Buffer): Buffer {
-  const command = name.toString('latin1').toLowerCase().replace(/[\r\n]/g, '');
+  const command = name
+    .toString('latin1')
+    .toLowerCase()
+    .replace(/[\r\n]/g, '');
   return Buffer.from(
-    `-ERR Can't execute '${command}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / `
-      + 'RESET are allowed in this context\r\n',
+    `-ERR Can't execute '${command}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / ` +
+      'RESET are allowed in this context\r\n',
     'latin1',
   );
 }

@@ -33,7 +33,10 @@ export class ReplyRouter {
   private partBytes = 0;
   private mode: FrameMode = 'forward';
 
-  constructor(private readonly state: SessionState, private readonly out: ReplyOutput) {}
+  constructor(
+    private readonly state: SessionState,
+    private readonly out: ReplyOutput,
+  ) {}
 
   /** Throws ProtocolError when the upstream sends something that is not RESP. */
   route(chunk: Buffer): void {

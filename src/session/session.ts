@@ -39,7 +39,11 @@ const REAUTH_RETRY_MS = 1000;
 
 /** Endings after which the client may still read what was written to it. */
 const GRACEFUL = new Set([
-  'client_closed', 'client_quit', 'client_protocol_error', 'shutdown', 'upstream_unavailable',
+  'client_closed',
+  'client_quit',
+  'client_protocol_error',
+  'shutdown',
+  'upstream_unavailable',
   'idle_timeout',
 ]);
 
@@ -96,24 +100,28 @@ export class Session {
     private readonly ctx: SessionContext,
   ) {
     this.state = new SessionState(ctx.clientPassword === undefined);
-    this.commands = new CommandRouter(this.state, {
-      writeUpstream: (bytes) => this.writeUpstream(bytes),
-      forwarded: () => this.forwarded(),
-      inspected: (expectation) => this.inspected(expectation),
-      answer: (bytes, closeReason) => this.answer(bytes, closeReason),
-      toClient: (bytes) => this.toClient(bytes),
-      internal: (args, onReply) => this.internal(args, onReply),
-      authenticateAgain: () => {
-        const token = ctx.tokens.current();
-        if (token !== null) this.sendAuth(token);
+    this.commands = new CommandRouter(
+      this.state,
+      {
+        writeUpstream: (bytes) => this.writeUpstream(bytes),
+        forwarded: () => this.forwarded(),
+        inspected: (expectation) => this.inspected(expectation),
+        answer: (bytes, closeReason) => this.answer(bytes, closeReason),
+        toClient: (bytes) => this.toClient(bytes),
+        internal: (args, onReply) => this.internal(args, onReply),
+        authenticateAgain: () => {
+          const token = ctx.tokens.current();
+          if (token !== null) this.sendAuth(token);
+        },
+        transactionEnded: () => this.injectPendingAuth(),
+        resume: () => setImmediate(() => this.processInput()),
       },
-      transactionEnded: () => this.injectPendingAuth(),
-      resume: () => setImmediate(() => this.processInput()),
-    }, {
-      clientPassword: ctx.clientPassword,
-      metrics: ctx.metrics,
-      log: () => this.log,
-    });
+      {
+        clientPassword: ctx.clientPassword,
+        metrics: ctx.metrics,
+        log: () => this.log,
+      },
+    );
     this.replies = new ReplyRouter(this.state, {
       toClient: (bytes) => this.toClient(bytes),
       emitLocalAnswers: () => this.emitLocalAnswers(),
@@ -180,7 +188,10 @@ export class Session {
     socket.on('close', () => this.upstreamClosed());
     socket.resume();
     if (this.ctx.log.isLevelEnabled('debug')) {
-      this.log.debug({ event: 'session_ready', upstreamClientId: upstream.clientId }, 'upstream ready');
+      this.log.debug(
+        { event: 'session_ready', upstreamClientId: upstream.clientId },
+        'upstream ready',
+      );
     }
     // The client's first commands are usually waiting already: they go out
     // in the same write as a RESET and AUTH the connection may need.
@@ -242,8 +253,12 @@ export class Session {
 
   /** True while client commands must wait in `input`. */
   private get held(): boolean {
-    return this.upstream === null || this.state.blocked !== null
-      || this.state.deferred !== null || this.closing;
+    return (
+      this.upstream === null ||
+      this.state.blocked !== null ||
+      this.state.deferred !== null ||
+      this.closing
+    );
   }
 
   private processInput(): void {
@@ -381,8 +396,11 @@ export class Session {
     this.sendAuth(token);
 
     const blocked = this.state.blocked;
-    if (blocked !== null && !blocked.unblockRequested
-      && blocked.outlasts(this.upstream.authExpiresAt)) {
+    if (
+      blocked !== null &&
+      !blocked.unblockRequested &&
+      blocked.outlasts(this.upstream.authExpiresAt)
+    ) {
       blocked.unblockRequested = true;
       this.ctx.unblock(this.upstream.clientId).catch((err: Error) => {
         this.ctx.metrics.unblocks.inc({ outcome: 'unblock_failed' });
@@ -526,7 +544,8 @@ export class Session {
     }
     const upstream = this.upstream;
     if (upstream !== null) {
-      for (const event of ['data', 'drain', 'close', 'error']) upstream.socket.removeAllListeners(event);
+      for (const event of ['data', 'drain', 'close', 'error'])
+        upstream.socket.removeAllListeners(event);
       const reusable = reason === 'client_closed' || reason === 'client_quit';
       this.ctx.release(upstream, reusable && this.reusable());
     }
@@ -548,9 +567,16 @@ export class Session {
   /** Whether the upstream connection can serve another client after RESET. */
   private reusable(): boolean {
     const { queue, monitor, blocked } = this.state;
-    return queue.empty && this.requests.atBoundary && this.replies.atBoundary
-      && !this.streaming && !monitor && blocked === null
-      && this.upstream !== null && !this.upstream.socket.destroyed;
+    return (
+      queue.empty &&
+      this.requests.atBoundary &&
+      this.replies.atBoundary &&
+      !this.streaming &&
+      !monitor &&
+      blocked === null &&
+      this.upstream !== null &&
+      !this.upstream.socket.destroyed
+    );
   }
 
   /** For graceful shutdown: close now if nothing is in flight. */

@@ -1,5 +1,9 @@
 import {
-  connect, createSecureContext, rootCertificates, type SecureContext, type TLSSocket,
+  connect,
+  createSecureContext,
+  rootCertificates,
+  type SecureContext,
+  type TLSSocket,
 } from 'node:tls';
 
 import { decodeFrame, ErrorReply, type Value } from '../resp/decode.js';
@@ -77,11 +81,13 @@ export class Dialer {
         reject(error);
       };
       const timer = setTimeout(() => {
-        fail(new UpstreamError(
-          'ERR_UPSTREAM_TIMEOUT',
-          'timeout',
-          `no authenticated connection to ${this.address} within ${connectTimeoutMs} ms`,
-        ));
+        fail(
+          new UpstreamError(
+            'ERR_UPSTREAM_TIMEOUT',
+            'timeout',
+            `no authenticated connection to ${this.address} within ${connectTimeoutMs} ms`,
+          ),
+        );
       }, connectTimeoutMs);
 
       socket.on('session', (session: Buffer) => {
@@ -91,11 +97,13 @@ export class Dialer {
         fail(describeDialError(err, this.address));
       });
       socket.once('close', () => {
-        fail(new UpstreamError(
-          'ERR_UPSTREAM_CLOSED',
-          'closed',
-          `${this.address} closed the connection during the handshake`,
-        ));
+        fail(
+          new UpstreamError(
+            'ERR_UPSTREAM_CLOSED',
+            'closed',
+            `${this.address} closed the connection during the handshake`,
+          ),
+        );
       });
       socket.once('secureConnect', () => {
         socket.write(encodeCommand(['AUTH', token.username, token.value]));
@@ -128,8 +136,8 @@ export function authError(reply: ErrorReply, token: Token, address: string): Ups
   return new UpstreamError(
     'ERR_UPSTREAM_AUTH',
     'auth_rejected',
-    `${address} rejected the token of ${token.username}: ${reply.message.split('\n')[0]}; `
-      + 'check that this identity has a Redis data access policy on the cache',
+    `${address} rejected the token of ${token.username}: ${reply.message.split('\n')[0]}; ` +
+      'check that this identity has a Redis data access policy on the cache',
   );
 }
 

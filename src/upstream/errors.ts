@@ -43,16 +43,16 @@ export function describeDialError(err: NodeJS.ErrnoException, target: string): U
     return new UpstreamError(
       'ERR_UPSTREAM_TLS',
       'tls_untrusted',
-      `TLS certificate of ${target} does not match the host name (${code}); `
-        + 'use the cache host name or --tls-servername',
+      `TLS certificate of ${target} does not match the host name (${code}); ` +
+        'use the cache host name or --tls-servername',
     );
   }
   if (TLS_TRUST_CODES.has(code)) {
     return new UpstreamError(
       'ERR_UPSTREAM_TLS',
       'tls_untrusted',
-      `TLS certificate of ${target} is not trusted (${code}); `
-        + 'pass --tls-ca-file with the CA that signed it',
+      `TLS certificate of ${target} is not trusted (${code}); ` +
+        'pass --tls-ca-file with the CA that signed it',
     );
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
@@ -66,8 +66,8 @@ export function describeDialError(err: NodeJS.ErrnoException, target: string): U
     return new UpstreamError(
       'ERR_UPSTREAM_TLS',
       'tls_handshake',
-      `TLS handshake with ${target} failed (${code || firstLine(err.message)}); `
-        + 'is this the TLS port (6380, or 10000 on Managed Redis)?',
+      `TLS handshake with ${target} failed (${code || firstLine(err.message)}); ` +
+        'is this the TLS port (6380, or 10000 on Managed Redis)?',
     );
   }
   const what = code === 'ECONNREFUSED' ? 'connection refused' : code || firstLine(err.message);

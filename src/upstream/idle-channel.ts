@@ -20,7 +20,10 @@ export class IdleChannel {
     this.onClose();
   };
 
-  constructor(private readonly socket: TLSSocket, private readonly onClose: () => void) {
+  constructor(
+    private readonly socket: TLSSocket,
+    private readonly onClose: () => void,
+  ) {
     socket.on('data', this.onData);
     socket.on('close', this.onGone);
     socket.on('error', this.onGone);
@@ -41,9 +44,7 @@ export class IdleChannel {
 
   /** Several commands in one write (one TLS record); resolves with every reply. */
   sendAll(commands: string[][]): Promise<Value[]> {
-    const replies = commands.map(
-      () => new Promise<Value>((resolve) => this.waiting.push(resolve)),
-    );
+    const replies = commands.map(() => new Promise<Value>((resolve) => this.waiting.push(resolve)));
     this.socket.write(Buffer.concat(commands.map((args) => encodeCommand(args))));
     return Promise.all(replies);
   }

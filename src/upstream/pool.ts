@@ -155,10 +155,7 @@ export class Pool {
   }
 
   private wrap(upstream: Upstream): PooledConnection {
-    const pooled: PooledConnection = new PooledConnection(
-      upstream,
-      () => this.idle.delete(pooled),
-    );
+    const pooled: PooledConnection = new PooledConnection(upstream, () => this.idle.delete(pooled));
     return pooled;
   }
 

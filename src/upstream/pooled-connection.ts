@@ -19,13 +19,20 @@ export class PooledConnection implements Reauthenticatable {
   private readonly channel: IdleChannel;
   private detached = false;
 
-  constructor(private readonly upstream: Upstream, onClose: () => void) {
+  constructor(
+    private readonly upstream: Upstream,
+    onClose: () => void,
+  ) {
     this.channel = new IdleChannel(upstream.socket, onClose);
   }
 
   usable(now: number): boolean {
-    return !this.detached && !this.upstream.socket.destroyed && this.channel.quiet
-      && this.upstream.authExpiresAt - now > MIN_AUTH_LEFT_MS;
+    return (
+      !this.detached &&
+      !this.upstream.socket.destroyed &&
+      this.channel.quiet &&
+      this.upstream.authExpiresAt - now > MIN_AUTH_LEFT_MS
+    );
   }
 
   /**
@@ -50,10 +57,13 @@ export class PooledConnection implements Reauthenticatable {
 
   reauthenticate(token: Token): void {
     if (this.detached || token.expiresAt <= this.upstream.authExpiresAt) return;
-    this.channel.send(['AUTH', token.username, token.value]).then((reply) => {
-      if (!succeeded(reply)) this.destroy();
-      else this.upstream.authExpiresAt = token.expiresAt;
-    }, () => this.destroy());
+    this.channel.send(['AUTH', token.username, token.value]).then(
+      (reply) => {
+        if (!succeeded(reply)) this.destroy();
+        else this.upstream.authExpiresAt = token.expiresAt;
+      },
+      () => this.destroy(),
+    );
   }
 
   /** Hands the connection to a session; this object is inert afterwards. */

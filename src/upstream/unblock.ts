@@ -10,7 +10,11 @@ import type { Dialer } from './dial.js';
  * connection that would itself need re-authenticating is not worth keeping.
  * Resolves with whether a client was unblocked.
  */
-export async function unblockClient(dialer: Dialer, token: Token, clientId: number): Promise<boolean> {
+export async function unblockClient(
+  dialer: Dialer,
+  token: Token,
+  clientId: number,
+): Promise<boolean> {
   const upstream = await dialer.dial(token);
   const socket = upstream.socket;
   try {
@@ -23,7 +27,9 @@ export async function unblockClient(dialer: Dialer, token: Token, clientId: numb
         if (end >= 0) resolve(decodeFrame(Buffer.concat(parts)));
       });
       socket.once('error', reject);
-      socket.once('close', () => reject(new Error('connection closed before CLIENT UNBLOCK replied')));
+      socket.once('close', () =>
+        reject(new Error('connection closed before CLIENT UNBLOCK replied')),
+      );
       socket.resume();
       socket.write(encodeCommand(['CLIENT', 'UNBLOCK', String(clientId), 'TIMEOUT']));
     });
