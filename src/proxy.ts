@@ -9,7 +9,7 @@ import type { Logger } from './log.js';
 import { encodeError } from './resp/encode.js';
 import { Session } from './session/session.js';
 import { Dialer, type Upstream } from './upstream/dial.js';
-import { Pool } from './upstream/pool.js';
+import { Pool, type Reuse } from './upstream/pool.js';
 import { UpstreamError } from './upstream/errors.js';
 import { unblockClient } from './upstream/unblock.js';
 
@@ -148,8 +148,8 @@ export class Proxy {
     }
   }
 
-  release(upstream: Upstream, reusable: boolean): void {
-    if (reusable && !this.draining) this.pool.giveBack(upstream);
+  release(upstream: Upstream, reuse: Reuse): void {
+    if (reuse !== 'close' && !this.draining) this.pool.giveBack(upstream, reuse);
     else upstream.socket.destroy();
   }
 

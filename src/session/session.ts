@@ -9,6 +9,7 @@ import { encodeCommand, encodeError } from '../resp/encode.js';
 import { ProtocolError } from '../resp/errors.js';
 import { RequestScanner } from '../resp/request-scanner.js';
 import type { Upstream } from '../upstream/dial.js';
+import type { Reuse } from '../upstream/pool.js';
 import { UpstreamError } from '../upstream/errors.js';
 import { CommandRouter } from './command-router.js';
 import type { Expectation } from './reply-queue.js';
@@ -26,7 +27,7 @@ export interface SessionContext {
   /** An authenticated upstream connection (from the pool or freshly dialed). */
   acquire(): Promise<Upstream>;
   /** Takes back an upstream connection the session no longer needs. */
-  release(upstream: Upstream, reusable: boolean): void;
+  release(upstream: Upstream, reuse: Reuse): void;
   /** Asks the server, from another connection, to time out a blocked client. */
   unblock(clientId: number): Promise<void>;
   closed(session: Session): void;
@@ -174,7 +175,7 @@ export class Session {
       return;
     }
     if (this.closedFlag) {
-      this.ctx.release(upstream, true);
+      this.ctx.release(upstream, 'quiet');
       return;
     }
     this.upstream = upstream;
@@ -547,7 +548,7 @@ export class Session {
       for (const event of ['data', 'drain', 'close', 'error'])
         upstream.socket.removeAllListeners(event);
       const reusable = reason === 'client_closed' || reason === 'client_quit';
-      this.ctx.release(upstream, reusable && this.reusable());
+      this.ctx.release(upstream, reusable ? this.reuse() : 'close');
     }
     const clean = reason === 'client_closed' || reason === 'client_quit' || reason === 'shutdown';
     const fields = {
@@ -564,10 +565,14 @@ export class Session {
     this.ctx.closed(this);
   }
 
-  /** Whether the upstream connection can serve another client after RESET. */
-  private reusable(): boolean {
+  /**
+   * Whether the upstream connection can serve another client, and how: not
+   * with a reply or a command half-way, nor while MONITOR or a blocking
+   * command holds it; reset by the pool at once unless the state is quiet.
+   */
+  private reuse(): Reuse {
     const { queue, monitor, blocked } = this.state;
-    return (
+    const usable =
       queue.empty &&
       this.requests.atBoundary &&
       this.replies.atBoundary &&
@@ -575,8 +580,9 @@ export class Session {
       !monitor &&
       blocked === null &&
       this.upstream !== null &&
-      !this.upstream.socket.destroyed
-    );
+      !this.upstream.socket.destroyed;
+    if (!usable) return 'close';
+    return this.state.quiet ? 'quiet' : 'reset';
   }
 
   /** For graceful shutdown: close now if nothing is in flight. */

@@ -40,6 +40,23 @@ export class SessionState {
     return this.clientAuthenticated && !this.translating && !this.monitor;
   }
 
+  /**
+   * The server will send nothing on this connection unasked and runs each
+   * command at once: RESP2, no subscription, no transaction, no MONITOR,
+   * nothing blocked. Such a connection may sit in the pool as the client
+   * left it and be reset by whoever takes it next.
+   */
+  get quiet(): boolean {
+    return (
+      this.clientProtocol === 2 &&
+      !this.inMulti &&
+      !this.monitor &&
+      !this.translating &&
+      !this.subscriptions.active &&
+      this.blocked === null
+    );
+  }
+
   /** A marker PING after a pub/sub command still waits for its PONG. */
   get awaitingMarker(): boolean {
     return this.queue.some((e: Expectation) => e.marker === true);

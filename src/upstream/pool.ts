@@ -26,6 +26,17 @@ export interface PoolOptions {
  */
 export type HandOutSource = 'idle' | 'returned' | 'dialed';
 
+/**
+ * How a session gives its connection back: 'close' it; 'reset' it at once
+ * (RESET and AUTH before it goes idle); or keep it 'quiet', as the client
+ * left it, for the next session to reset ahead of its first command. Only a
+ * connection on which the server sends nothing unasked and runs every
+ * command at once (no subscription, transaction, MONITOR or RESP3) may be
+ * kept quiet: anything it received while idle would close it, and a
+ * rotation's AUTH must not be queued in a transaction.
+ */
+export type Reuse = 'close' | 'reset' | 'quiet';
+
 interface Waiter {
   resolve(upstream: Upstream): void;
   reject(err: Error): void;
@@ -115,21 +126,26 @@ export class Pool {
   }
 
   /** Takes back a connection from a session that ended cleanly, or closes it. */
-  giveBack(upstream: Upstream): void {
+  giveBack(upstream: Upstream, reuse: Exclude<Reuse, 'close'>): void {
     const token = this.tokens.current();
     if (this.closed || token === null || this.options.size === 0) {
       upstream.socket.destroy();
       return;
     }
-    // A session is waiting: it takes the connection as it is and pipelines
-    // RESET and AUTH ahead of its first command, saving a round trip.
+    // Whoever takes it next pipelines RESET and AUTH ahead of its first
+    // command: no round trip, and no write of its own here.
+    upstream.mustReset = true;
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
-      upstream.mustReset = true;
       this.options.onHandOut?.('returned');
       waiter.resolve(upstream);
       return;
     }
+    if (reuse === 'quiet') {
+      this.idle.add(this.wrap(upstream));
+      return;
+    }
+    upstream.mustReset = false;
     this.arriving++;
     const pooled = this.wrap(upstream);
     pooled.resetAndAuth(token, this.options.resetTimeoutMs).then(

@@ -43,6 +43,21 @@ describe('upstream pool', () => {
     assert.ok(stack.sts.tokens.has(lines[4]), 'authenticated as the token principal');
   });
 
+  it('a connection left quiet is reset by its next client, ahead of its first command', async () => {
+    await sleep(100);
+    const first = await rawExchange(
+      stack.port,
+      'CLIENT ID\r\nSELECT 6\r\nCLIENT SETNAME quiet\r\nSET in6 x\r\n',
+      4,
+    );
+    await sleep(100);
+    const second = await rawExchange(stack.port, 'CLIENT ID\r\nCLIENT GETNAME\r\nGET in6\r\n', 3);
+    const lines = second.split('\r\n');
+    assert.equal(clientId(second), clientId(first), 'the same upstream connection was reused');
+    assert.equal(lines[1], '$-1', 'no client name');
+    assert.equal(lines[2], '$-1', 'back in database 0');
+  });
+
   it('a connection with a reply still in flight is not reused', async () => {
     const first = await rawExchange(stack.port, 'CLIENT ID\r\nBLPOP never 0\r\n', 1);
     await sleep(100);
@@ -80,24 +95,29 @@ describe('upstream pool under short-lived clients', () => {
   after(() => stack.stop());
 
   it('every client finds a clean connection, and departing clients hand theirs on', async () => {
-    // Clean state first, then leave it dirty: another database, a name, a key
-    // and an open transaction, for the next client of this connection to find.
-    const request =
-      'CLIENT ID\r\nCLIENT GETNAME\r\nGET dirtykey\r\nACL WHOAMI\r\n' +
-      'SELECT 7\r\nCLIENT SETNAME dirty\r\nSET dirtykey x\r\nMULTI\r\n';
+    // Clean state first, then leave it dirty for the next client of this
+    // connection to find: another database, a name and a key; half of the
+    // clients also leave a transaction open, which makes the pool reset the
+    // connection as soon as it is back instead of leaving that to its next
+    // user.
+    const check = 'CLIENT ID\r\nCLIENT GETNAME\r\nGET dirtykey\r\nACL WHOAMI\r\n';
+    const dirty = 'SELECT 7\r\nCLIENT SETNAME dirty\r\nSET dirtykey x\r\n';
     const ids: number[] = [];
-    const worker = async () => {
+    const worker = async (index: number) => {
+      const multi = index % 2 === 0;
+      const request = check + dirty + (multi ? 'MULTI\r\n' : '');
+      const expected = multi ? '+OK,+OK,+OK,+OK' : '+OK,+OK,+OK';
       for (let i = 0; i < CYCLES; i++) {
-        const reply = await rawExchange(stack.port, request, 8);
+        const reply = await rawExchange(stack.port, request, multi ? 8 : 7);
         const lines = reply.split('\r\n');
         ids.push(clientId(reply));
         assert.equal(lines[1], '$-1', `no client name left over: ${reply}`);
         assert.equal(lines[2], '$-1', `database 0, no key left over: ${reply}`);
         assert.ok(stack.sts.tokens.has(lines[4]), `authenticated as a token's principal: ${reply}`);
-        assert.equal(lines.slice(5, 9).join(','), '+OK,+OK,+OK,+OK');
+        assert.equal(lines.slice(5, multi ? 9 : 8).join(','), expected);
       }
     };
-    await Promise.all(Array.from({ length: WORKERS }, worker));
+    await Promise.all(Array.from({ length: WORKERS }, (_, i) => worker(i)));
 
     const metrics = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
     const handedOut = (source: string) =>
@@ -108,6 +128,7 @@ describe('upstream pool under short-lived clients', () => {
         ).exec(metrics)?.[1] ?? 0,
       );
     assert.ok(handedOut('returned') > 0, 'connections went from one client to the next');
+    assert.ok(handedOut('idle') > 0, 'connections waited in the pool between clients');
     assert.ok(new Set(ids).size < ids.length / 2, 'most clients reused a connection');
   });
 });
