@@ -4,6 +4,8 @@ import { decodeFrame, type Value } from '../resp/decode.js';
 import { encodeCommand } from '../resp/encode.js';
 import { ReplyScanner } from '../resp/reply-scanner.js';
 
+const PUSH = 0x3e; // '>'
+
 /**
  * Talks to an upstream connection that no client uses (a pooled one): sends
  * the proxy's own commands and hands each reply to whoever asked, in order.
@@ -70,6 +72,9 @@ export class IdleChannel {
         const frame = Buffer.concat(this.parts);
         this.parts = [];
         pos = end;
+        // A push (a message for the last client's subscription, a tracking
+        // invalidation) answers no command: dropped, never taken for a reply.
+        if (this.scanner.type === PUSH) continue;
         const resolve = this.waiting.shift();
         if (resolve === undefined) throw new Error('unexpected reply on an idle connection');
         resolve(decodeFrame(frame));

@@ -132,20 +132,21 @@ export class Pool {
       upstream.socket.destroy();
       return;
     }
-    // Whoever takes it next pipelines RESET and AUTH ahead of its first
-    // command: no round trip, and no write of its own here.
-    upstream.mustReset = true;
-    const waiter = this.waiters.shift();
-    if (waiter !== undefined) {
-      this.options.onHandOut?.('returned');
-      waiter.resolve(upstream);
-      return;
-    }
     if (reuse === 'quiet') {
-      this.idle.add(this.wrap(upstream));
+      // Whoever takes it next pipelines RESET and AUTH ahead of its first
+      // command: no round trip, and no write of its own here.
+      upstream.mustReset = true;
+      const waiter = this.waiters.shift();
+      if (waiter !== undefined) {
+        this.options.onHandOut?.('returned');
+        waiter.resolve(upstream);
+      } else {
+        this.idle.add(this.wrap(upstream));
+      }
       return;
     }
-    upstream.mustReset = false;
+    // Subscribed, in a transaction or RESP3: reset here first, so that no
+    // push meant for the last client can reach the next one.
     this.arriving++;
     const pooled = this.wrap(upstream);
     pooled.resetAndAuth(token, this.options.resetTimeoutMs).then(

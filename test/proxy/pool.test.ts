@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+
+import { Redis } from 'ioredis';
 
 import { rawExchange } from '../support/raw.js';
 import { sleep, startStack, waitForToken, type Stack } from '../support/stack.js';
@@ -131,4 +134,58 @@ describe('upstream pool under short-lived clients', () => {
     assert.ok(handedOut('idle') > 0, 'connections waited in the pool between clients');
     assert.ok(new Set(ids).size < ids.length / 2, 'most clients reused a connection');
   });
+
+  it("a subscriber's connection never carries its messages to the next client", async () => {
+    const publisher = new Redis({ port: stack.port, host: '127.0.0.1' });
+    let publishing = true;
+    const publishLoop = (async () => {
+      while (publishing) {
+        const pipeline = publisher.pipeline();
+        for (let i = 0; i < 200; i++) pipeline.publish('private', `for-the-subscriber-${i}`);
+        await pipeline.exec();
+      }
+    })();
+    const strays: string[] = [];
+    try {
+      for (let round = 0; round < 40; round++) {
+        const subscriber = await openRaw(stack.port, 'SUBSCRIBE private\r\n');
+        await sleep(20);
+        // Two clients wait for a connection while the subscriber leaves with
+        // messages still on their way to it.
+        const next = await Promise.all([openRaw(stack.port), openRaw(stack.port)]);
+        subscriber.socket.end();
+        await sleep(5);
+        for (const client of next) client.socket.write('PING\r\n');
+        await sleep(40);
+        for (const client of next) {
+          if (client.received() !== '+PONG\r\n') strays.push(client.received().slice(0, 120));
+          client.socket.destroy();
+        }
+        subscriber.socket.destroy();
+      }
+    } finally {
+      publishing = false;
+      await publishLoop;
+      publisher.disconnect();
+    }
+    assert.deepEqual(strays, [], 'every new client saw only the reply to its own PING');
+  });
 });
+
+interface RawClient {
+  socket: Socket;
+  received(): string;
+}
+
+function openRaw(port: number, text?: string): Promise<RawClient> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.once('error', reject);
+    socket.on('connect', () => {
+      if (text !== undefined) socket.write(text);
+      resolve({ socket, received: () => received });
+    });
+  });
+}
