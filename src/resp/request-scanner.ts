@@ -11,6 +11,13 @@ const EMPTY = Buffer.alloc(0);
 export const MAX_MULTIBULK = 1024 * 1024;
 export const MAX_BULK = 512 * 1024 * 1024;
 export const MAX_INLINE = 64 * 1024;
+/**
+ * Limits redis-server applies before a client has authenticated, so that
+ * it cannot be made to buffer large commands by anyone who can connect.
+ * The proxy applies them until a client gave `--client-password`.
+ */
+export const MAX_UNAUTHENTICATED_MULTIBULK = 10;
+export const MAX_UNAUTHENTICATED_BULK = 16 * 1024;
 /** Longest command name classified; longer names are Plain commands. */
 const MAX_NAME = 32;
 
@@ -35,6 +42,8 @@ export class RequestScanner {
   args: Buffer[] | null = null;
   /** True when the last command was an inline one. */
   inline = false;
+  /** The client has not authenticated yet: redis's tighter limits apply. */
+  unauthenticated = false;
 
   private state = State.Start;
   private remaining = 0;
@@ -78,6 +87,9 @@ export class RequestScanner {
           pos = this.line.next;
           const n = readCount(this.line, 'multibulk');
           if (n > MAX_MULTIBULK) throw new ProtocolError('invalid multibulk length');
+          if (this.unauthenticated && n > MAX_UNAUTHENTICATED_MULTIBULK) {
+            throw new ProtocolError('unauthenticated multibulk length');
+          }
           // redis ignores `*0` and negative counts alike.
           if (n <= 0) {
             this.finish(Kind.Empty, false);
@@ -102,6 +114,9 @@ export class RequestScanner {
           pos = line.next;
           const n = readCount(line, 'bulk');
           if (n < 0 || n > MAX_BULK) throw new ProtocolError('invalid bulk length');
+          if (this.unauthenticated && n > MAX_UNAUTHENTICATED_BULK) {
+            throw new ProtocolError('unauthenticated bulk length');
+          }
           this.skip = n + 2;
           const first = this.remaining === this.argc;
           const keep = first ? n <= MAX_NAME : this.args !== null;

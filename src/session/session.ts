@@ -35,6 +35,20 @@ export interface SessionContext {
 
 /** Client input buffered while the upstream is not ready, before reading pauses. */
 const INPUT_HIGH_WATER = 1024 * 1024;
+/**
+ * Largest command held whole: those the proxy inspects or answers itself
+ * (AUTH, HELLO, PING, SUBSCRIBE, blocking commands...) and, before a client
+ * password was given, all of them. Plain commands stream at any size.
+ */
+export const MAX_HELD_COMMAND = 1024 * 1024;
+/**
+ * The proxy's own answers waiting in the client socket, beyond which reading
+ * from the client pauses until it drains. Forwarded replies are held back
+ * upstream instead (the upstream socket pauses), as redis-server would hold
+ * them; answers the proxy makes itself would otherwise grow without bound
+ * for a client that sends and never reads.
+ */
+const OUTPUT_HIGH_WATER = 1024 * 1024;
 /** Delay before retrying a failed re-authentication. */
 const REAUTH_RETRY_MS = 1000;
 
@@ -84,12 +98,15 @@ export class Session {
   private inputBytes = 0;
   /** Bytes of a command not complete yet and not forwarded. */
   private partial: Buffer[] = [];
+  private partialBytes = 0;
   /** The command being scanned is a Plain one whose bytes go out as they come. */
   private streaming = false;
 
   private closing = false;
   /** The upstream socket's write buffer is full: client reading stays paused until it drains. */
   private upstreamFull = false;
+  /** The proxy's own answers fill the client socket: reading pauses until it drains. */
+  private clientFull = false;
   /** The client half-closed: finish its replies, then close. */
   private clientEnded = false;
   private closedFlag = false;
@@ -138,7 +155,13 @@ export class Session {
     client.on('end', () => this.clientEnd());
     client.on('close', () => this.close('client_closed'));
     client.on('error', (err) => this.close('client_error', err.message));
-    client.on('drain', () => this.upstream?.socket.resume());
+    client.on('drain', () => {
+      this.upstream?.socket.resume();
+      if (this.clientFull) {
+        this.clientFull = false;
+        this.resumeClient();
+      }
+    });
     if (ctx.idleTimeoutMs > 0) {
       client.setTimeout(ctx.idleTimeoutMs);
       client.on('timeout', () => this.onIdleTimeout());
@@ -183,7 +206,7 @@ export class Session {
     socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     socket.on('drain', () => {
       this.upstreamFull = false;
-      if (this.inputBytes <= INPUT_HIGH_WATER && !this.closing) this.client.resume();
+      this.resumeClient();
     });
     socket.on('error', (err: Error) => this.upstreamClosed(err.message));
     socket.on('close', () => this.upstreamClosed());
@@ -280,10 +303,14 @@ export class Session {
       this.inputPos = 0;
       this.inputBytes -= chunk.length;
     }
-    if (this.inputBytes <= INPUT_HIGH_WATER && !this.upstreamFull && !this.closing) {
-      this.client.resume();
-    }
+    this.resumeClient();
     this.finishIfEnded();
+  }
+
+  /** Reads from the client again unless something still holds it back. */
+  private resumeClient(): void {
+    const full = this.upstreamFull || this.clientFull;
+    if (this.inputBytes <= INPUT_HIGH_WATER && !full && !this.closing) this.client.resume();
   }
 
   /**
@@ -295,6 +322,7 @@ export class Session {
   private scanChunk(chunk: Buffer, pos: number): number {
     let fast = this.state.fastPath;
     let run = pos;
+    this.requests.unauthenticated = !this.state.clientAuthenticated;
 
     while (pos < chunk.length && !this.held) {
       let end: number;
@@ -307,8 +335,7 @@ export class Session {
       }
       if (end < 0) {
         if (run < pos) this.writeUpstream(chunk.subarray(run, pos));
-        this.partialCommand(chunk.subarray(pos), fast);
-        return chunk.length;
+        return this.partialCommand(chunk.subarray(pos), fast) ? chunk.length : -1;
       }
       const kind = this.requests.kind;
       if (this.streaming) {
@@ -323,10 +350,12 @@ export class Session {
         if (run < pos) this.writeUpstream(chunk.subarray(run, pos));
         const piece = chunk.subarray(pos, end);
         const bytes = this.partial.length === 0 ? piece : Buffer.concat([...this.partial, piece]);
-        this.partial = [];
+        this.clearPartial();
         this.commands.handle(kind, this.requests.args, bytes);
         if (this.closedFlag) return -1;
         fast = this.state.fastPath;
+        // AUTH, HELLO or RESET may have changed which limits apply.
+        this.requests.unauthenticated = !this.state.clientAuthenticated;
         run = end;
       }
       pos = end;
@@ -340,17 +369,29 @@ export class Session {
    * streamed as soon as its name is known, so that a large value never sits
    * in memory; anything the proxy may answer itself waits until complete.
    */
-  private partialCommand(piece: Buffer, fast: boolean): void {
+  private partialCommand(piece: Buffer, fast: boolean): boolean {
     if (this.streaming) {
       this.writeUpstream(piece);
-      return;
+      return true;
     }
     this.partial.push(piece);
+    this.partialBytes += piece.length;
     if (fast && this.requests.named && this.requests.kind === Kind.Plain) {
       for (const part of this.partial) this.writeUpstream(part);
-      this.partial = [];
+      this.clearPartial();
       this.streaming = true;
+    } else if (this.partialBytes > MAX_HELD_COMMAND) {
+      this.clientProtocolError(
+        new ProtocolError('command too long for redis-entra-proxy to inspect (over 1 MiB)'),
+      );
+      return false;
     }
+    return true;
+  }
+
+  private clearPartial(): void {
+    this.partial = [];
+    this.partialBytes = 0;
   }
 
   private forwarded(): void {
@@ -473,6 +514,10 @@ export class Session {
       if (head.kind !== 'local') return;
       queue.shift();
       this.client.write(head.bytes!);
+      if (this.client.writableLength > OUTPUT_HIGH_WATER && !this.clientFull) {
+        this.clientFull = true;
+        this.client.pause();
+      }
       if (head.closeReason !== undefined) {
         this.closing = true;
         this.close(head.closeReason);
