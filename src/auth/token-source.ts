@@ -25,7 +25,20 @@ export interface TokenSourceOptions {
   timeoutMs: number;
   log: Logger;
   metrics: Metrics;
+  /**
+   * Least time between two refreshes forced by refreshSoon (after the cache
+   * rejected a token); default FORCED_REFRESH_INTERVAL_MS.
+   */
+  forcedRefreshIntervalMs?: number;
 }
+
+/**
+ * A token the cache rejects is usually a configuration problem (no access
+ * policy, a wrong --username) that a new token does not cure: asking again
+ * at most this often keeps the proxy from spinning between the identity
+ * service and the cache.
+ */
+export const FORCED_REFRESH_INTERVAL_MS = 30_000;
 
 /**
  * TokenSource keeps one current token for the whole process. It refreshes
@@ -43,20 +56,24 @@ export class TokenSource extends EventEmitter {
   /** One-line reason of the last failed request, null after a success. */
   lastError: string | null = null;
 
-  private credential: TokenCredential;
+  /** When the last request started; paces refreshSoon. */
+  private lastRequestAt = 0;
 
   /**
-   * `newCredential` is called again after every failed request: MSAL makes a
-   * credential that saw a 5xx replay that error for 60 seconds without asking
-   * the service, which would stretch a short outage into a minute of refused
-   * clients. The backoff here paces the requests instead.
+   * `newCredential` is called for every request. A credential answers from
+   * its own cache until five minutes before expiry, so a refresh scheduled
+   * at three quarters of the lifetime would get the same token back and
+   * the real rotation would happen minutes before expiry, less than
+   * Microsoft advises; and MSAL makes a credential that saw a 5xx replay
+   * that error for 60 seconds without asking the service, stretching a short
+   * outage into a minute of refused clients. The schedule and the backoff
+   * here pace the requests instead.
    */
   constructor(
     private readonly newCredential: () => TokenCredential,
     private readonly options: TokenSourceOptions,
   ) {
     super();
-    this.credential = newCredential();
   }
 
   /** Starts fetching; the first token arrives as a 'token' event. */
@@ -105,9 +122,14 @@ export class TokenSource extends EventEmitter {
     });
   }
 
-  /** Fetches now unless a request is already running (used after WRONGPASS). */
+  /**
+   * Fetches now (used after the cache rejected a token) unless a request is
+   * running or one started less than the forced-refresh interval ago.
+   */
   refreshSoon(): void {
     if (this.inFlight !== null || this.stopped) return;
+    const interval = this.options.forcedRefreshIntervalMs ?? FORCED_REFRESH_INTERVAL_MS;
+    if (this.lastRequestAt > 0 && Date.now() - this.lastRequestAt < interval) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     void this.refresh();
@@ -125,10 +147,12 @@ export class TokenSource extends EventEmitter {
   private async fetch(): Promise<void> {
     const { log, metrics, timeoutMs, scope } = this.options;
     const started = Date.now();
+    this.lastRequestAt = started;
     let access: AccessToken;
     try {
+      const credential = this.newCredential();
       const result = await withTimeout(
-        this.credential.getToken(scope, { abortSignal: AbortSignal.timeout(timeoutMs) }),
+        credential.getToken(scope, { abortSignal: AbortSignal.timeout(timeoutMs) }),
         timeoutMs,
       );
       if (result === null) throw new Error('the credential returned no token');
@@ -145,9 +169,13 @@ export class TokenSource extends EventEmitter {
     this.failures = 0;
     this.lastError = null;
     const previous = this.token;
-    this.token = token;
     const next = refreshAt(token.obtainedAt, token.expiresAt, access.refreshAfterTimestamp);
     this.schedule(next - Date.now());
+    // The same token again (a credential that still served it from a cache)
+    // is no news: announcing it would set every connection re-authenticating
+    // and the pool dialing for nothing.
+    if (previous !== null && previous.value === token.value) return;
+    this.token = token;
     log.info(
       {
         event: 'token_refreshed',
@@ -181,7 +209,6 @@ export class TokenSource extends EventEmitter {
     const { log, metrics } = this.options;
     metrics.tokenRefreshes.inc({ result: 'failure' });
     this.failures += 1;
-    this.credential = this.newCredential();
     this.lastError = reason;
     const valid = this.current() !== null;
     const delay = retryDelay(this.failures, valid);
