@@ -11,7 +11,6 @@ import { Session } from './session/session.js';
 import { Dialer, type Upstream } from './upstream/dial.js';
 import { Pool, type Reuse } from './upstream/pool.js';
 import { UpstreamError } from './upstream/errors.js';
-import { unblockClient } from './upstream/unblock.js';
 
 /**
  * Proxy owns the listeners and the sessions they accept, and connects them to
@@ -108,7 +107,6 @@ export class Proxy {
       idleTimeoutMs: this.config.idleTimeoutMs,
       acquire: () => this.acquire(),
       release: (upstream, reusable) => this.release(upstream, reusable),
-      unblock: (clientId) => this.unblock(clientId),
       closed: (s) => {
         this.sessions.delete(s);
         this.metrics.clientsOpen.dec();
@@ -151,12 +149,6 @@ export class Proxy {
   release(upstream: Upstream, reuse: Reuse): void {
     if (reuse !== 'close' && !this.draining) this.pool.giveBack(upstream, reuse);
     else upstream.socket.destroy();
-  }
-
-  private async unblock(clientId: number): Promise<void> {
-    const token = this.tokens.current();
-    if (token === null) throw new Error('no valid token to open the unblocking connection');
-    await unblockClient(this.dialer, token, clientId);
   }
 
   /** Stops accepting; existing sessions continue. */

@@ -28,7 +28,19 @@ export class UpstreamUsers {
 
   /** Creates the user for a token; resolves once redis accepts the token. */
   async add(oid: string, token: string, exp: number): Promise<void> {
-    await this.#admin.call('ACL', 'SETUSER', oid, 'on', `>${token}`, '~*', '&*', '+@all');
+    // Azure's built-in policies short of Data Owner exclude @dangerous
+    // commands, CLIENT UNBLOCK among them: the proxy must not need it.
+    await this.#admin.call(
+      'ACL',
+      'SETUSER',
+      oid,
+      'on',
+      `>${token}`,
+      '~*',
+      '&*',
+      '+@all',
+      '-client|unblock',
+    );
 
     const delay = Math.min(Math.max(exp * 1000 - Date.now(), 0), MAX_DELAY_MS);
     const timer = setTimeout(() => void this.remove(oid), delay);

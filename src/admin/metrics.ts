@@ -126,10 +126,9 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly unblocks = new Counter({
+  readonly blockingSlices = new Counter({
     name: 'redis_proxy_blocking_reissues_total',
-    help: 'Blocking commands interrupted for re-authentication, by outcome',
-    labelNames: ['outcome'],
+    help: 'Blocking commands sent again after a slice of their wait ended before token expiry',
     registers: [this.registry],
   });
 

@@ -86,8 +86,8 @@ export function needsArguments(kind: Kind): boolean {
 
 /**
  * Where a blocking command keeps its timeout, and in which unit. Used to
- * reissue the command with the time that remains after the proxy unblocked it
- * to re-authenticate.
+ * send the command in slices that end before the token expires, each with
+ * the time that remains (session/blocking.ts).
  */
 export interface BlockingTimeout {
   /** Index into the arguments (0 is the command name). */

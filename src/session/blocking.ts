@@ -1,60 +1,80 @@
 import { withTimeout, type BlockingTimeout } from '../resp/commands.js';
 import { encodeCommand } from '../resp/encode.js';
 
+/** A slice never asks redis-server to wait less than this. */
+const MIN_SLICE_MS = 50;
+
 /**
  * A blocking command (BLPOP k 0, XREAD BLOCK ...) waiting upstream. AUTH sent
- * behind it would wait as long as it does, possibly past the token's expiry.
- * To re-authenticate in time the proxy unblocks it (CLIENT UNBLOCK ... TIMEOUT
- * from another connection), lets the queued AUTH run, and reissues the command
- * with the time that remains. redis-server is single-threaded, so the unblock
- * either finds the command still waiting (it answers null, the proxy hides
- * that and reissues) or finds it served (the reply carries the element and
- * goes to the client): nothing is lost or delivered twice.
+ * behind it would wait as long as it does, possibly past the expiry of the
+ * token the connection authenticated with, and the cache would close the
+ * connection. So a wait that could outlast the token is sent in slices: the
+ * command goes upstream with its timeout cut to end before the token
+ * expires; when redis-server answers null because that slice is over, the
+ * AUTH the rotation queued behind it runs, and the command is sent again
+ * with the time that remains. The client sees one command and one reply.
  *
- * Known limit: XREAD with the `$` id reissued after an unblock reads from the
- * stream's end at that moment, so an entry appended in the few milliseconds
- * between unblock and reissue is not seen. Use explicit ids for exactness.
+ * Nothing is lost or delivered twice: redis-server either serves the
+ * element before the slice ends (the reply goes to the client) or times the
+ * command out with nothing taken (the element, if one arrives in between,
+ * waits in the list for the next slice). No other connection and no
+ * permission beyond the command itself is needed.
+ *
+ * Known limit: XREAD with the `$` id reads from the stream's end at the
+ * moment each slice starts, so an entry appended in the round trip between
+ * two slices is not seen. Use explicit ids for exactness.
  */
 export class BlockedCommand {
-  /** Set once CLIENT UNBLOCK was requested for this wait. */
-  unblockRequested = false;
-
   constructor(
     readonly args: Buffer[],
     readonly timeout: BlockingTimeout,
-    /** Absolute deadline in ms since the epoch; Infinity for timeout 0. */
+    /** The client's deadline in ms since the epoch; Infinity for timeout 0. */
     readonly deadline: number,
+    /** This wait was cut short: a null reply means the slice ended, not the wait. */
+    readonly sliced: boolean,
   ) {}
 
-  static start(args: Buffer[], timeout: BlockingTimeout, now = Date.now()): BlockedCommand {
+  /**
+   * The first wait of a command the client sent as `bytes`: forwarded as it
+   * is when it ends by `sliceEnd` anyway, cut to end there otherwise.
+   */
+  static start(
+    args: Buffer[],
+    bytes: Buffer,
+    timeout: BlockingTimeout,
+    sliceEnd: number,
+    now = Date.now(),
+  ): { bytes: Buffer; blocked: BlockedCommand } {
     const deadline = timeout.ms === 0 ? Infinity : now + timeout.ms;
-    return new BlockedCommand(args, timeout, deadline);
-  }
-
-  /** Whether the wait may outlast `expiresAt` (plus a safety margin). */
-  outlasts(expiresAt: number, marginMs = 1000): boolean {
-    return this.deadline > expiresAt - marginMs;
+    if (deadline <= sliceEnd) {
+      return { bytes, blocked: new BlockedCommand(args, timeout, deadline, false) };
+    }
+    return slice(args, timeout, deadline, sliceEnd, now);
   }
 
   /**
-   * The command to send again after an unblock, or null when its own timeout
+   * The next wait after a slice ended, or null when the client's own timeout
    * has passed (then the null reply is the genuine answer).
    */
-  reissue(now = Date.now()): { bytes: Buffer; next: BlockedCommand } | null {
-    if (this.timeout.ms === 0) {
-      return {
-        bytes: encodeCommand(this.args),
-        next: new BlockedCommand(this.args, this.timeout, Infinity),
-      };
-    }
-    const remaining = this.deadline - now;
-    if (remaining <= 0) return null;
-    const args = withTimeout(this.args, this.timeout, remaining);
-    return {
-      bytes: encodeCommand(args),
-      next: new BlockedCommand(this.args, this.timeout, this.deadline),
-    };
+  next(sliceEnd: number, now = Date.now()): { bytes: Buffer; blocked: BlockedCommand } | null {
+    if (this.deadline - now <= 0) return null;
+    return slice(this.args, this.timeout, this.deadline, sliceEnd, now);
   }
+}
+
+function slice(
+  args: Buffer[],
+  timeout: BlockingTimeout,
+  deadline: number,
+  sliceEnd: number,
+  now: number,
+): { bytes: Buffer; blocked: BlockedCommand } {
+  const cut = deadline > sliceEnd;
+  const waitMs = cut ? Math.max(sliceEnd - now, MIN_SLICE_MS) : deadline - now;
+  return {
+    bytes: encodeCommand(withTimeout(args, timeout, waitMs)),
+    blocked: new BlockedCommand(args, timeout, deadline, cut),
+  };
 }
 
 /** A null reply: what a blocking command answers when it times out. */

@@ -27,6 +27,8 @@ export interface CommandIO {
   transactionEnded(): void;
   /** Client commands held behind a blocking command may go on. */
   resume(): void;
+  /** When a blocking wait sent now must end so that AUTH can run in time (blocking.ts). */
+  sliceEnd(): number;
 }
 
 export interface CommandContext {
@@ -264,7 +266,7 @@ export class CommandRouter {
 
   /**
    * A blocking command outside MULTI holds the client's next commands back
-   * until it is answered, so that a reissue after an unblock (blocking.ts)
+   * until it is answered, so that the next slice of its wait (blocking.ts)
    * cannot overtake them.
    */
   private blocking(args: Buffer[], bytes: Buffer): void {
@@ -273,26 +275,25 @@ export class CommandRouter {
       this.forward(bytes);
       return;
     }
-    this.io.writeUpstream(bytes);
-    this.state.blocked = BlockedCommand.start(args, timeout);
+    const first = BlockedCommand.start(args, bytes, timeout, this.io.sliceEnd());
+    this.io.writeUpstream(first.bytes);
+    this.state.blocked = first.blocked;
     this.io.inspected({ kind: 'inspect', onReply: (frame) => this.blockingReply(frame) });
   }
 
   private blockingReply(frame: Buffer): void {
     const { state, io, ctx } = this;
     const blocked = state.blocked!;
-    if (blocked.unblockRequested && isNullReply(frame)) {
-      const again = blocked.reissue();
-      if (again !== null) {
-        ctx.metrics.unblocks.inc({ outcome: 'reissued' });
-        ctx.log().debug({ event: 'blocking_reissued' }, 'blocking command resumed after re-auth');
-        state.blocked = again.next;
-        io.writeUpstream(again.bytes);
+    if (blocked.sliced && isNullReply(frame)) {
+      const next = blocked.next(io.sliceEnd());
+      if (next !== null) {
+        ctx.metrics.blockingSlices.inc();
+        ctx.log().debug({ event: 'blocking_reissued' }, 'blocking command sent again');
+        state.blocked = next.blocked;
+        io.writeUpstream(next.bytes);
         state.queue.push({ kind: 'inspect', onReply: (f) => this.blockingReply(f) });
         return;
       }
-    } else if (blocked.unblockRequested) {
-      ctx.metrics.unblocks.inc({ outcome: 'served' });
     }
     state.blocked = null;
     io.toClient(frame);

@@ -7,7 +7,7 @@ export interface Expectation {
   /**
    * 'internal': the proxy's own command (AUTH, HELLO, marker PING); the reply
    * is consumed. 'inspect': forwarded, but the whole frame is read first
-   * (blocking commands that may have been unblocked, HELLO, PING translated
+   * (blocking commands whose wait may be sliced, HELLO, PING translated
    * for RESP2 subscribers). 'local': no upstream reply at all; `bytes` are the
    * proxy's own answer, emitted when this entry reaches the head.
    */

@@ -28,8 +28,6 @@ export interface SessionContext {
   acquire(): Promise<Upstream>;
   /** Takes back an upstream connection the session no longer needs. */
   release(upstream: Upstream, reuse: Reuse): void;
-  /** Asks the server, from another connection, to time out a blocked client. */
-  unblock(clientId: number): Promise<void>;
   closed(session: Session): void;
 }
 
@@ -49,6 +47,8 @@ export const MAX_HELD_COMMAND = 1024 * 1024;
  * for a client that sends and never reads.
  */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
+/** Most a blocking wait is cut short of the token's expiry (see sliceEnd). */
+const BLOCKING_LEAD_MS = 30_000;
 /** Delay before retrying a failed re-authentication. */
 const REAUTH_RETRY_MS = 1000;
 
@@ -77,7 +77,7 @@ const GRACEFUL = new Set([
  *
  * When AUTH may be injected depends on the state (docs/rotation.md): normal
  * (at any command boundary), in MULTI (after EXEC or DISCARD), blocked
- * (unblock, AUTH, reissue; see blocking.ts), subscribed (the upstream speaks
+ * (behind the current slice of the wait; see blocking.ts), subscribed (the upstream speaks
  * RESP3; see pubsub.ts), monitor (AUTH is answered between the feed's lines).
  */
 export class Session {
@@ -90,6 +90,8 @@ export class Session {
 
   /** A token waiting for a command boundary to be sent as AUTH. */
   private pendingToken: Token | null = null;
+  /** Expiry of the newest token sent in an AUTH, answered or not. */
+  private authWrittenUntil = 0;
   private reauthTimer: NodeJS.Timeout | null = null;
 
   /** Client bytes not yet scanned; the first chunk from `inputPos`. */
@@ -132,6 +134,7 @@ export class Session {
           if (token !== null) this.sendAuth(token);
         },
         transactionEnded: () => this.injectPendingAuth(),
+        sliceEnd: () => this.sliceEnd(),
         resume: () => setImmediate(() => this.processInput()),
       },
       {
@@ -248,6 +251,7 @@ export class Session {
       if (reply instanceof ErrorReply) this.failBeforeReady(`${what} failed: ${reply.message}`);
     };
     this.internal(['RESET'], fail('RESET of a reused upstream connection'));
+    this.authWrittenUntil = token.expiresAt;
     this.internal(['AUTH', token.username, token.value], (reply) => {
       if (reply instanceof ErrorReply) {
         fail(`AUTH as ${token.username}`)(reply);
@@ -435,29 +439,32 @@ export class Session {
     // Mid-command: scanChunk calls back when the command is complete.
     if (this.streaming) return;
     this.pendingToken = null;
+    // Behind a blocking command, AUTH waits for the current slice of its
+    // wait to end, before the old token expires (blocking.ts).
     this.sendAuth(token);
+  }
 
-    const blocked = this.state.blocked;
-    if (
-      blocked !== null &&
-      !blocked.unblockRequested &&
-      blocked.outlasts(this.upstream.authExpiresAt)
-    ) {
-      blocked.unblockRequested = true;
-      this.ctx.unblock(this.upstream.clientId).catch((err: Error) => {
-        this.ctx.metrics.unblocks.inc({ outcome: 'unblock_failed' });
-        this.log.error({ event: 'unblock_failed' }, err.message);
-      });
-    }
+  /**
+   * When a blocking wait sent now must end: before the expiry of the token
+   * the connection will hold by then (an AUTH already written counts), by a
+   * quarter of the time left and at most BLOCKING_LEAD_MS, so that the AUTH
+   * queued behind the wait runs in time.
+   */
+  private sliceEnd(): number {
+    const expiresAt = Math.max(this.upstream?.authExpiresAt ?? 0, this.authWrittenUntil);
+    const left = Math.max(expiresAt - Date.now(), 0);
+    return expiresAt - Math.min(BLOCKING_LEAD_MS, left / 4);
   }
 
   private sendAuth(token: Token): void {
+    this.authWrittenUntil = Math.max(this.authWrittenUntil, token.expiresAt);
     this.internal(['AUTH', token.username, token.value], (reply) => {
       if (!(reply instanceof ErrorReply)) {
         if (this.upstream !== null) this.upstream.authExpiresAt = token.expiresAt;
         this.ctx.metrics.reauths.inc({ result: 'success' });
         return;
       }
+      this.authWrittenUntil = this.upstream?.authExpiresAt ?? 0;
       this.ctx.metrics.reauths.inc({ result: 'failure' });
       this.log.error({ event: 'reauth_failed', username: token.username }, reply.message);
       this.retryReauth();

@@ -24,7 +24,7 @@ export interface UpstreamTarget {
 /** An authenticated upstream connection, handed to a session or the pool. */
 export interface Upstream {
   socket: TLSSocket;
-  /** CLIENT ID on the server: lets the proxy unblock this connection. */
+  /** CLIENT ID on the server, logged so that CLIENT LIST on the cache can be matched. */
   clientId: number;
   /** Expiry of the token this connection last authenticated with. */
   authExpiresAt: number;

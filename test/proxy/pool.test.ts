@@ -156,7 +156,12 @@ describe('upstream pool under short-lived clients', () => {
         subscriber.socket.end();
         await sleep(5);
         for (const client of next) client.socket.write('PING\r\n');
-        await sleep(40);
+        // Wait for each reply (slow on a loaded machine), then a little for
+        // anything that would follow it.
+        for (const client of next) {
+          for (let i = 0; i < 100 && !client.received().includes('\r\n'); i++) await sleep(20);
+        }
+        await sleep(30);
         for (const client of next) {
           if (client.received() !== '+PONG\r\n') strays.push(client.received().slice(0, 120));
           client.socket.destroy();

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { Redis } from 'ioredis';
+
+import { sleep, startStack, waitForToken, type Stack } from '../support/stack.js';
+
+/** Tokens live this long: every wait below spans several of them. */
+const LIFETIME_S = 4;
+
+async function metric(stack: Stack, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
+  const match = new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm').exec(text);
+  return Number(match?.[1] ?? 0);
+}
+
+/**
+ * Clients blocked longer than a token lives, with users upstream that may
+ * not run CLIENT UNBLOCK (as under Azure's Data Contributor policy): each
+ * wait is sent in slices that end before the token expires, and the client
+ * sees one command and one reply.
+ */
+describe('blocking commands across token expiry', () => {
+  let stack: Stack;
+  const clients: Redis[] = [];
+  const closes: string[] = [];
+
+  function client(name: string): Redis {
+    const redis = new Redis({ port: stack.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    redis.on('close', () => closes.push(name));
+    clients.push(redis);
+    return redis;
+  }
+
+  before(async () => {
+    stack = await startStack({ lifetimeSeconds: LIFETIME_S, args: ['--pool-size', '0'] });
+    await waitForToken(stack);
+  });
+  after(async () => {
+    for (const redis of clients) redis.disconnect();
+    await stack.stop();
+  });
+
+  it('BLPOP, BLMOVE, BZPOPMIN and XREAD BLOCK wait through expiries and get their element', async () => {
+    const feeder = client('feeder');
+    const startId = await feeder.xadd('block:stream', '*', 'n', '0');
+    const waits = Promise.all([
+      client('blpop').blpop('block:list', 0),
+      client('blmove').blmove('block:src', 'block:dst', 'LEFT', 'RIGHT', 0),
+      client('bzpopmin').bzpopmin('block:zset', 0),
+      client('xread').xread('BLOCK', 0, 'STREAMS', 'block:stream', startId!),
+    ]);
+    const slicesBefore = await metric(stack, 'redis_proxy_blocking_reissues_total');
+
+    await sleep(LIFETIME_S * 1000 * 2.5);
+    await feeder.rpush('block:list', 'a');
+    await feeder.rpush('block:src', 'b');
+    await feeder.zadd('block:zset', 7, 'c');
+    const lastId = await feeder.xadd('block:stream', '*', 'n', '1');
+    const [blpop, blmove, bzpopmin, xread] = await waits;
+
+    assert.deepEqual(blpop, ['block:list', 'a']);
+    assert.equal(blmove, 'b');
+    assert.deepEqual(bzpopmin, ['block:zset', 'c', '7']);
+    assert.deepEqual(xread, [['block:stream', [[lastId, ['n', '1']]]]]);
+    const slices = (await metric(stack, 'redis_proxy_blocking_reissues_total')) - slicesBefore;
+    assert.ok(slices >= 4, `each wait was sliced at least once (${slices} reissues)`);
+    assert.deepEqual(closes, [], 'no connection was closed');
+  });
+
+  it('elements pushed while waits are sliced arrive once each, in order', async () => {
+    const consumer = client('consumer');
+    const producer = client('producer');
+    const received: string[] = [];
+    let pushed = 0;
+    const deadline = Date.now() + LIFETIME_S * 1000 * 2.5;
+
+    const consuming = (async () => {
+      for (;;) {
+        const reply = await consumer.blpop('block:race', 0);
+        if (reply![1] === 'end') return;
+        received.push(reply![1]);
+      }
+    })();
+    // Bursts with pauses, so that some elements land while a slice is ending.
+    while (Date.now() < deadline) {
+      for (let i = 0; i < 5; i++) await producer.rpush('block:race', String(pushed++));
+      await sleep(Math.random() * 40);
+    }
+    await producer.rpush('block:race', 'end');
+    await consuming;
+
+    assert.deepEqual(
+      received,
+      Array.from({ length: pushed }, (_, i) => String(i)),
+      'every element once, in order',
+    );
+    assert.deepEqual(closes, []);
+  });
+});
