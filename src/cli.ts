@@ -66,9 +66,7 @@ async function run(config: Config): Promise<number | undefined> {
       const admin = await startAdmin(config.admin, {
         metrics,
         ready: () => shutdown.readiness(),
-        checkUpstream: async () => {
-          (await proxy.acquire()).socket.destroy();
-        },
+        checkUpstream: () => proxy.checkUpstream(),
         quit: config.enableQuitQuitQuit ? () => shutdown.begin('quitquitquit') : undefined,
       });
       shutdown.track(admin.server);
@@ -76,6 +74,10 @@ async function run(config: Config): Promise<number | undefined> {
     }
   } catch (err) {
     process.stderr.write(`redis-entra-proxy: ${(err as Error).message}\n`);
+    // Listeners bound before the failure would keep a half-started proxy
+    // running: close them, so that the process exits and can be restarted.
+    await proxy.stopListening();
+    proxy.closeAll('shutdown');
     return EXIT.start;
   }
 
@@ -89,6 +91,7 @@ async function run(config: Config): Promise<number | undefined> {
     },
     'redis-entra-proxy started',
   );
+  for (const warning of config.warnings) log.warn({ event: 'config_warning' }, warning);
   tokens.start();
   handleSignals(shutdown, log);
   return undefined;

@@ -45,6 +45,8 @@ export interface Config {
   idleTimeoutMs: number;
   poolSize: number;
   allowRemoteClients: boolean;
+  /** Accepted settings an operator should know about; logged at start. */
+  warnings: string[];
   unixSocketMode: number;
   enableQuitQuitQuit: boolean;
 }
@@ -143,9 +145,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedFlags
 
   const clientPassword = text('client-password');
   const allowRemoteClients = raw.get('allow-remote-clients') === true;
-  if (clientPassword === undefined && !allowRemoteClients) {
+  const warnings: string[] = [];
+  if (clientPassword === undefined) {
     for (const address of listen) {
-      if (address.kind === 'tcp' && !isLoopback(address.host)) {
+      if (address.kind !== 'tcp' || isLoopback(address.host)) continue;
+      if (allowRemoteClients) {
+        warnings.push(
+          `--listen: ${address.host} is reachable from other hosts and clients give no ` +
+            'password: anyone who can connect uses the cache with this identity',
+        );
+      } else {
         problems.push(
           `--listen: ${address.host} is reachable from other hosts; set --client-password ` +
             'or pass --allow-remote-clients',
@@ -175,6 +184,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedFlags
     idleTimeoutMs: duration('idle-timeout'),
     poolSize: count('pool-size'),
     allowRemoteClients,
+    warnings,
     unixSocketMode,
     enableQuitQuitQuit: raw.get('enable-quitquitquit') === true,
   };

@@ -11,6 +11,8 @@ import { Session } from './session/session.js';
 import { Dialer, type Upstream } from './upstream/dial.js';
 import { Pool, type Reuse } from './upstream/pool.js';
 import { UpstreamError } from './upstream/errors.js';
+import { IdleChannel } from './upstream/idle-channel.js';
+import { ErrorReply } from './resp/decode.js';
 
 /**
  * Proxy owns the listeners and the sessions they accept, and connects them to
@@ -118,6 +120,36 @@ export class Proxy {
   /** An authenticated upstream connection, or an UpstreamError saying why not. */
   acquire(): Promise<Upstream> {
     return this.pool.acquire();
+  }
+
+  /**
+   * Whether the cache answers: a PING on a connection from the pool (or a
+   * new one), within --connect-timeout. The connection goes back to the
+   * pool afterwards. Rejects with a message that says what is wrong.
+   */
+  async checkUpstream(): Promise<void> {
+    const upstream = await this.acquire();
+    const channel = new IdleChannel(upstream.socket, () => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.config.connectTimeoutMs);
+    });
+    const reply = await Promise.race([channel.send(['PING']), deadline]);
+    clearTimeout(timer);
+    channel.detach();
+
+    if (reply === 'PONG') {
+      this.release(upstream, 'quiet');
+      return;
+    }
+    upstream.socket.destroy();
+    const what =
+      reply === 'timeout'
+        ? `no answer to PING within ${this.config.connectTimeoutMs} ms`
+        : reply instanceof ErrorReply
+          ? `PING refused: ${reply.message}`
+          : 'the connection closed';
+    throw new UpstreamError('ERR_UPSTREAM_CLOSED', 'closed', `${this.dialer.address}: ${what}`);
   }
 
   /** Opens a new authenticated upstream connection. */

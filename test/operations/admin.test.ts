@@ -134,6 +134,24 @@ describe('readiness does not depend on the cache', () => {
   });
 });
 
+describe('/upstreamz asks the cache itself', () => {
+  it('answers 503 when the cache stops answering, though pooled connections are open', async (t) => {
+    const stack = await startStack({ args: ['--connect-timeout', '1s', '--pool-size', '2'] });
+    t.after(() => stack.stop());
+    await waitForToken(stack);
+    assert.equal((await get(stack.adminPort, '/upstreamz')).status, 200);
+
+    // Connections stay open and the port accepts; nothing is answered.
+    await stack.redis.admin.call('CLIENT', 'PAUSE', '3000', 'ALL');
+    const paused = await get(stack.adminPort, '/upstreamz');
+    assert.equal(paused.status, 503);
+    assert.match(paused.body, /no answer to PING within 1000 ms/);
+
+    await sleep(3200);
+    assert.equal((await get(stack.adminPort, '/upstreamz')).status, 200, 'answers again');
+  });
+});
+
 describe('limits', () => {
   it('--idle-timeout closes silent clients but not subscribers', async (t) => {
     const stack = await startStack({ args: ['--idle-timeout', '1s'] });

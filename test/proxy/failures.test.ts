@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -14,6 +15,7 @@ import {
   type RedisServer,
   type TokenService,
 } from '../../testbed/index.js';
+import { parseConfig } from '../../src/config.js';
 import { rawExchange } from '../support/raw.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -245,5 +247,42 @@ describe('--client-password', () => {
     );
     assert.equal(result?.code, 2);
     assert.match(result.stderr, /--client-password or pass --allow-remote-clients/);
+  });
+
+  it('--allow-remote-clients without a password starts, with a warning to log', () => {
+    const parsed = parseConfig(
+      ['--upstream', 'cache', '--listen', '0.0.0.0:6379', '--allow-remote-clients'],
+      {},
+    );
+    assert.equal(parsed.action, 'run');
+    assert.equal(parsed.action === 'run' && parsed.config.warnings.length, 1);
+    const loopback = parseConfig(['--upstream', 'cache', '--allow-remote-clients'], {});
+    assert.deepEqual(loopback.action === 'run' && loopback.config.warnings, []);
+  });
+
+  it('a listener that cannot bind stops the whole proxy with status 3', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      for (const args of [
+        ['--listen', '127.0.0.1:0', '--listen', `127.0.0.1:${port}`, '--admin-listen', 'off'],
+        ['--listen', '127.0.0.1:0', '--admin-listen', `127.0.0.1:${port}`],
+      ]) {
+        const result = await run(
+          process.execPath,
+          [CLI, '--upstream', '127.0.0.1:1', '--credential', 'azure-cli', ...args],
+          { timeout: 15_000 },
+        ).then(
+          () => null,
+          (err: { code: number; stderr: string; killed: boolean }) => err,
+        );
+        assert.equal(result?.killed, false, 'the process ended by itself');
+        assert.equal(result?.code, 3, result?.stderr);
+        assert.match(result.stderr, /EADDRINUSE/);
+      }
+    } finally {
+      busy.close();
+    }
   });
 });
