@@ -101,6 +101,9 @@ describe('token rotation keeps every connection', () => {
     const publisher = io('ioredis-publisher');
     const worker = io('ioredis-worker');
     const transactions = io('ioredis-multi');
+    // Ready first: ioredis's own ready check (INFO) would otherwise be sent
+    // inside the first transaction, which is opened without pipelining.
+    await transactions.ping();
     const nrWorker = createClient({
       socket: { port, host: '127.0.0.1', reconnectStrategy: false },
     });
@@ -127,10 +130,14 @@ describe('token rotation keeps every connection', () => {
       })(),
       (async () => {
         for (let i = 0; running; i++) {
-          // A pause inside MULTI makes rotations land inside transactions.
-          const multi = transactions.multi().incr('tx:n').get('tx:n');
+          // MULTI and each command go out at once (ioredis would otherwise
+          // send the whole transaction in one write at exec), so the pause
+          // holds a transaction open upstream and rotations land inside it.
+          await transactions.multi({ pipeline: false });
+          const queued = await Promise.all([transactions.incr('tx:n'), transactions.get('tx:n')]);
+          assert.deepEqual(queued, ['QUEUED', 'QUEUED']);
           await sleep(150);
-          const results = await multi.exec();
+          const results = await transactions.exec();
           assert.equal(results!.length, 2);
           assert.equal(results![0][0], null);
         }
@@ -167,6 +174,13 @@ describe('token rotation keeps every connection', () => {
     const failures = stack.proxy.lines.filter((l) => l.event === 'reauth_failed');
     assert.deepEqual(failures, []);
     assert.ok(stack.sts.issued - rotationsAtStart >= ROTATIONS);
+    const metrics = await (await fetch(`http://127.0.0.1:${stack.adminPort}/metrics`)).text();
+    const deferred = /^redis_proxy_reauthentications_total\{result="deferred"\} (\d+)/m.exec(
+      metrics,
+    );
+    assert.ok(Number(deferred?.[1] ?? 0) > 0, 'rotations landed inside open transactions');
+    const sliced = /^redis_proxy_blocking_reissues_total (\d+)/m.exec(metrics);
+    assert.ok(Number(sliced?.[1] ?? 0) > 0, 'blocked clients waited in slices');
 
     for (const client of [
       io2,
