@@ -112,6 +112,15 @@ export class Session {
   /** The client half-closed: finish its replies, then close. */
   private clientEnded = false;
   private closedFlag = false;
+  // The session's listeners on its upstream socket, removed one by one at
+  // close (see close()).
+  private readonly onUpstreamChunk = (chunk: Buffer): void => this.onUpstreamData(chunk);
+  private readonly onUpstreamDrain = (): void => {
+    this.upstreamFull = false;
+    this.resumeClient();
+  };
+  private readonly onUpstreamError = (err: Error): void => this.upstreamClosed(err.message);
+  private readonly onUpstreamClose = (): void => this.upstreamClosed();
   private readonly openedAt = Date.now();
 
   constructor(
@@ -206,13 +215,10 @@ export class Session {
     }
     this.upstream = upstream;
     const socket = upstream.socket;
-    socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
-    socket.on('drain', () => {
-      this.upstreamFull = false;
-      this.resumeClient();
-    });
-    socket.on('error', (err: Error) => this.upstreamClosed(err.message));
-    socket.on('close', () => this.upstreamClosed());
+    socket.on('data', this.onUpstreamChunk);
+    socket.on('drain', this.onUpstreamDrain);
+    socket.on('error', this.onUpstreamError);
+    socket.on('close', this.onUpstreamClose);
     socket.resume();
     if (this.ctx.log.isLevelEnabled('debug')) {
       this.log.debug(
@@ -597,8 +603,13 @@ export class Session {
     }
     const upstream = this.upstream;
     if (upstream !== null) {
-      for (const event of ['data', 'drain', 'close', 'error'])
-        upstream.socket.removeAllListeners(event);
+      // Only our own: the proxy counts open connections with a listener of
+      // its own, and a pooled socket must not keep this session alive.
+      const socket = upstream.socket;
+      socket.off('data', this.onUpstreamChunk);
+      socket.off('drain', this.onUpstreamDrain);
+      socket.off('error', this.onUpstreamError);
+      socket.off('close', this.onUpstreamClose);
       const reusable = reason === 'client_closed' || reason === 'client_quit';
       this.ctx.release(upstream, reusable ? this.reuse() : 'close');
     }
