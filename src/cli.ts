@@ -41,7 +41,12 @@ async function run(config: Config): Promise<number | undefined> {
   const metrics = new Metrics();
 
   const newCredential = (): TokenCredential =>
-    createCredential(config.credential, process.env, config.disableInstanceDiscovery);
+    createCredential(
+      config.credential,
+      process.env,
+      config.disableInstanceDiscovery,
+      config.tokenTimeoutMs,
+    );
   try {
     newCredential();
   } catch (err) {

@@ -6,6 +6,7 @@ import {
   ManagedIdentityCredential,
   WorkloadIdentityCredential,
   type TokenCredential,
+  type TokenCredentialOptions,
 } from '@azure/identity';
 
 import type { CredentialKind } from '../config.js';
@@ -20,14 +21,21 @@ export function createCredential(
   kind: CredentialKind,
   env: NodeJS.ProcessEnv,
   disableInstanceDiscovery: boolean,
+  requestTimeoutMs: number,
 ): TokenCredential {
   // TokenSource retries with its own backoff, for as long as the process
   // runs; retries inside the SDK would only delay reporting each failure.
   const retryOptions = { maxRetries: 0 };
+  // The token source gives up on a request after --token-timeout, but the
+  // SDK's HTTP request would run on and keep its socket open for as long as
+  // the identity service hangs: one more with every retry. A deadline on
+  // each HTTP request ends it, socket and all.
+  const additionalPolicies = [requestTimeout(requestTimeoutMs)];
   const common = {
     authorityHost: env.AZURE_AUTHORITY_HOST,
     disableInstanceDiscovery,
     retryOptions,
+    additionalPolicies,
   };
   const need = (...names: string[]): string[] => {
     const missing = names.filter((name) => !env[name]);
@@ -71,13 +79,37 @@ export function createCredential(
     }
     case 'managed-identity':
       return env.AZURE_CLIENT_ID
-        ? new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID, retryOptions })
-        : new ManagedIdentityCredential({ retryOptions });
+        ? new ManagedIdentityCredential({
+            clientId: env.AZURE_CLIENT_ID,
+            retryOptions,
+            additionalPolicies,
+          })
+        : new ManagedIdentityCredential({ retryOptions, additionalPolicies });
     case 'azure-cli':
-      return new AzureCliCredential({ tenantId: env.AZURE_TENANT_ID, retryOptions });
+      return new AzureCliCredential({
+        tenantId: env.AZURE_TENANT_ID,
+        processTimeoutInMs: requestTimeoutMs,
+        retryOptions,
+      });
     case 'default':
       return new DefaultAzureCredential(common);
   }
+}
+
+type AdditionalPolicy = NonNullable<TokenCredentialOptions['additionalPolicies']>[number];
+
+/** A pipeline policy that gives every HTTP request of a credential a deadline. */
+function requestTimeout(ms: number): AdditionalPolicy {
+  return {
+    position: 'perCall',
+    policy: {
+      name: 'redisEntraProxyRequestTimeout',
+      sendRequest: (request, next) => {
+        request.timeout = ms;
+        return next(request);
+      },
+    },
+  };
 }
 
 export class CredentialConfigError extends Error {
