@@ -29,7 +29,10 @@ export const OPTIONS: OptionSpec[] = [
     help: 'the cache, HOST[:PORT] (port 6380; 10000 on Azure Managed Redis)',
     aliases: ['REDIS_HOSTNAME'],
   },
-  { name: 'tls-ca-file', help: 'PEM file of CAs trusted in addition to the system ones' },
+  {
+    name: 'tls-ca-file',
+    help: "PEM file of CAs trusted in addition to Node's built-in public CAs",
+  },
   { name: 'tls-servername', help: 'name for SNI and certificate check (default: upstream host)' },
   { name: 'scope', help: 'token scope', default: 'https://redis.azure.com/.default' },
   {

@@ -16,7 +16,7 @@ export interface UpstreamTarget {
   host: string;
   port: number;
   servername: string;
-  /** PEM of CAs trusted besides the system ones. */
+  /** PEM of CAs trusted besides Node's built-in public CAs. */
   ca?: string;
   connectTimeoutMs: number;
 }
@@ -42,7 +42,7 @@ export interface Upstream {
  */
 export class Dialer {
   /**
-   * Built once: parsing the ~140 system CAs for every connection would cost
+   * Built once: parsing the ~140 built-in CAs for every connection would cost
    * more than the TLS handshake itself.
    */
   private readonly context: SecureContext;
