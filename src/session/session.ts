@@ -77,8 +77,9 @@ const GRACEFUL = new Set([
  *
  * When AUTH may be injected depends on the state (docs/rotation.md): normal
  * (at any command boundary), in MULTI (after EXEC or DISCARD), blocked
- * (behind the current slice of the wait; see blocking.ts), subscribed (the upstream speaks
- * RESP3; see pubsub.ts), monitor (AUTH is answered between the feed's lines).
+ * (behind the current slice of the wait; see blocking.ts), subscribed (the
+ * upstream speaks RESP3; see pubsub.ts), monitor (AUTH is answered between
+ * the feed's lines).
  */
 export class Session {
   private upstream: Upstream | null = null;

@@ -45,8 +45,8 @@ interface Waiter {
 /**
  * Pool hands authenticated upstream connections to sessions. A session that
  * asks gets an idle connection at once, or waits for the first connection
- * to become ready: one a departing client gave back (after RESET and AUTH,
- * a single round trip) or a new one. A new one is dialed only when waiting
+ * to become ready: one a departing client gave back (see Reuse for how it
+ * is reset before anyone else uses it) or a new one. A new one is dialed only when waiting
  * sessions outnumber the connections already on their way, so clients that
  * connect for one command each, as many legacy applications do, keep
  * reusing the same few connections instead of paying a TLS handshake and an
