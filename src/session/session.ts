@@ -13,6 +13,7 @@ import type { Reuse } from '../upstream/pool.js';
 import { UpstreamError } from '../upstream/errors.js';
 import { CommandRouter } from './command-router.js';
 import type { Expectation } from './reply-queue.js';
+import { Reauthentication } from './reauth.js';
 import { ReplyRouter } from './reply-router.js';
 import { SessionState } from './state.js';
 
@@ -47,10 +48,6 @@ export const MAX_HELD_COMMAND = 1024 * 1024;
  * for a client that sends and never reads.
  */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
-/** Most a blocking wait is cut short of the token's expiry (see sliceEnd). */
-const BLOCKING_LEAD_MS = 30_000;
-/** Delay before retrying a failed re-authentication. */
-const REAUTH_RETRY_MS = 1000;
 
 /** Endings after which the client may still read what was written to it. */
 const GRACEFUL = new Set([
@@ -89,11 +86,7 @@ export class Session {
   private readonly replies: ReplyRouter;
   private logger: Logger | null = null;
 
-  /** A token waiting for a command boundary to be sent as AUTH. */
-  private pendingToken: Token | null = null;
-  /** Expiry of the newest token sent in an AUTH, answered or not. */
-  private authWrittenUntil = 0;
-  private reauthTimer: NodeJS.Timeout | null = null;
+  private readonly auth: Reauthentication;
 
   /** Client bytes not yet scanned; the first chunk from `inputPos`. */
   private input: Buffer[] = [];
@@ -130,6 +123,19 @@ export class Session {
     private readonly ctx: SessionContext,
   ) {
     this.state = new SessionState(ctx.clientPassword === undefined);
+    this.auth = new Reauthentication(
+      {
+        upstream: () => this.upstream,
+        closed: () => this.closedFlag,
+        inTransaction: () => this.state.inMulti,
+        midCommand: () => this.streaming,
+        internal: (args, onReply) => this.internal(args, onReply),
+        failBeforeReady: (message) => this.failBeforeReady(message),
+      },
+      ctx.tokens,
+      ctx.metrics,
+      () => this.log,
+    );
     this.commands = new CommandRouter(
       this.state,
       {
@@ -141,10 +147,10 @@ export class Session {
         internal: (args, onReply) => this.internal(args, onReply),
         authenticateAgain: () => {
           const token = ctx.tokens.current();
-          if (token !== null) this.sendAuth(token);
+          if (token !== null) this.auth.authenticate(token);
         },
-        transactionEnded: () => this.injectPendingAuth(),
-        sliceEnd: () => this.sliceEnd(),
+        transactionEnded: () => this.auth.flush(),
+        sliceEnd: () => this.auth.sliceEnd(),
         resume: () => setImmediate(() => this.processInput()),
       },
       {
@@ -232,40 +238,14 @@ export class Session {
     socket.cork();
     if (upstream.mustReset === true) {
       upstream.mustReset = false;
-      this.resetUpstream();
+      this.auth.resetReused();
     }
     // A rotation that ran while this connection was being dialed or sat in
     // the pool on its way here did not reach it.
     const token = this.ctx.tokens.current();
-    if (token !== null && !this.closedFlag) this.reauthenticate(token);
+    if (token !== null && !this.closedFlag) this.auth.offer(token);
     if (!this.closedFlag) this.processInput();
     socket.uncork();
-  }
-
-  /**
-   * The connection comes straight from another client: RESET and AUTH go
-   * out ahead of this client's first command (in the same write), and both
-   * replies are consumed. If either fails the client learns why before any
-   * reply of its own could be forwarded, and the session ends.
-   */
-  private resetUpstream(): void {
-    const token = this.ctx.tokens.current();
-    if (token === null) {
-      this.failBeforeReady('no valid access token to authenticate the upstream connection');
-      return;
-    }
-    const fail = (what: string) => (reply: unknown) => {
-      if (reply instanceof ErrorReply) this.failBeforeReady(`${what} failed: ${reply.message}`);
-    };
-    this.internal(['RESET'], fail('RESET of a reused upstream connection'));
-    this.authWrittenUntil = token.expiresAt;
-    this.internal(['AUTH', token.username, token.value], (reply) => {
-      if (reply instanceof ErrorReply) {
-        fail(`AUTH as ${token.username}`)(reply);
-      } else if (this.upstream !== null) {
-        this.upstream.authExpiresAt = token.expiresAt;
-      }
-    });
   }
 
   private failBeforeReady(message: string): void {
@@ -353,7 +333,7 @@ export class Session {
         this.writeUpstream(chunk.subarray(pos, end));
         this.streaming = false;
         this.forwarded();
-        if (this.pendingToken !== null) this.injectPendingAuth();
+        if (this.auth.waiting) this.auth.flush();
         run = end;
       } else if (kind === Kind.Plain && fast && this.partial.length === 0) {
         this.forwarded();
@@ -424,70 +404,9 @@ export class Session {
 
   // ---- re-authentication --------------------------------------------------
 
-  /**
-   * Called by the rotation with a new token. AUTH goes out at the next moment
-   * redis-server will run it right away and answer it to us alone.
-   */
+  /** Called by the rotation with a new token (see reauth.ts). */
   reauthenticate(token: Token): void {
-    if (this.closedFlag || this.upstream === null) return;
-    if (token.expiresAt <= this.upstream.authExpiresAt) return;
-    this.pendingToken = token;
-    this.injectPendingAuth();
-  }
-
-  private injectPendingAuth(): void {
-    const token = this.pendingToken;
-    if (token === null || this.upstream === null || this.closedFlag) return;
-    if (this.state.inMulti) {
-      this.ctx.metrics.reauths.inc({ result: 'deferred' });
-      this.log.debug({ event: 'reauth_deferred', state: 'transaction' }, 'AUTH waits for EXEC');
-      return;
-    }
-    // Mid-command: scanChunk calls back when the command is complete.
-    if (this.streaming) return;
-    this.pendingToken = null;
-    // Behind a blocking command, AUTH waits for the current slice of its
-    // wait to end, before the old token expires (blocking.ts).
-    this.sendAuth(token);
-  }
-
-  /**
-   * When a blocking wait sent now must end: before the expiry of the token
-   * the connection will hold by then (an AUTH already written counts), by a
-   * quarter of the time left and at most BLOCKING_LEAD_MS, so that the AUTH
-   * queued behind the wait runs in time.
-   */
-  private sliceEnd(): number {
-    const expiresAt = Math.max(this.upstream?.authExpiresAt ?? 0, this.authWrittenUntil);
-    const left = Math.max(expiresAt - Date.now(), 0);
-    return expiresAt - Math.min(BLOCKING_LEAD_MS, left / 4);
-  }
-
-  private sendAuth(token: Token): void {
-    this.authWrittenUntil = Math.max(this.authWrittenUntil, token.expiresAt);
-    this.internal(['AUTH', token.username, token.value], (reply) => {
-      if (!(reply instanceof ErrorReply)) {
-        if (this.upstream !== null) this.upstream.authExpiresAt = token.expiresAt;
-        this.ctx.metrics.reauths.inc({ result: 'success' });
-        return;
-      }
-      this.authWrittenUntil = this.upstream?.authExpiresAt ?? 0;
-      this.ctx.metrics.reauths.inc({ result: 'failure' });
-      this.log.error({ event: 'reauth_failed', username: token.username }, reply.message);
-      this.retryReauth();
-    });
-  }
-
-  private retryReauth(): void {
-    if (this.reauthTimer !== null || this.closedFlag) return;
-    this.reauthTimer = setTimeout(() => {
-      this.reauthTimer = null;
-      const token = this.ctx.tokens.current();
-      if (token === null) return;
-      this.pendingToken = token;
-      this.injectPendingAuth();
-    }, REAUTH_RETRY_MS);
-    this.reauthTimer.unref();
+    this.auth.offer(token);
   }
 
   /** Sends one of the proxy's own commands; its reply never reaches the client. */
@@ -597,7 +516,7 @@ export class Session {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.closing = true;
-    if (this.reauthTimer !== null) clearTimeout(this.reauthTimer);
+    this.auth.stop();
     if (!this.client.destroyed) {
       if (GRACEFUL.has(reason)) this.client.end();
       else this.client.destroy();
