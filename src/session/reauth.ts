@@ -47,11 +47,6 @@ export class Reauthentication {
     private readonly log: () => Logger,
   ) {}
 
-  /** A token is waiting for a command boundary. */
-  get waiting(): boolean {
-    return this.pending !== null;
-  }
-
   /** A newer token: AUTH goes out as soon as the connection's state allows. */
   offer(token: Token): void {
     const upstream = this.host.upstream();
@@ -76,8 +71,13 @@ export class Reauthentication {
     this.authenticate(token);
   }
 
-  /** AUTH with `token` right away (after the client's RESET logged the connection out). */
-  authenticate(token: Token): void {
+  /** The client's RESET logged the connection out: AUTH with the current token at once. */
+  afterReset(): void {
+    const token = this.tokens.current();
+    if (token !== null) this.authenticate(token);
+  }
+
+  private authenticate(token: Token): void {
     this.writtenUntil = Math.max(this.writtenUntil, token.expiresAt);
     this.host.internal(['AUTH', token.username, token.value], (reply) => {
       const upstream = this.host.upstream();

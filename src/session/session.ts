@@ -39,7 +39,7 @@ const INPUT_HIGH_WATER = 1024 * 1024;
  * (AUTH, HELLO, PING, SUBSCRIBE, blocking commands...) and, before a client
  * password was given, all of them. Plain commands stream at any size.
  */
-export const MAX_HELD_COMMAND = 1024 * 1024;
+const MAX_HELD_COMMAND = 1024 * 1024;
 /**
  * The proxy's own answers waiting in the client socket, beyond which reading
  * from the client pauses until it drains. Forwarded replies are held back
@@ -145,10 +145,7 @@ export class Session {
         answer: (bytes, closeReason) => this.answer(bytes, closeReason),
         toClient: (bytes) => this.toClient(bytes),
         internal: (args, onReply) => this.internal(args, onReply),
-        authenticateAgain: () => {
-          const token = ctx.tokens.current();
-          if (token !== null) this.auth.authenticate(token);
-        },
+        authenticateAgain: () => this.auth.afterReset(),
         transactionEnded: () => this.auth.flush(),
         sliceEnd: () => this.auth.sliceEnd(),
         resume: () => setImmediate(() => this.processInput()),
@@ -333,7 +330,7 @@ export class Session {
         this.writeUpstream(chunk.subarray(pos, end));
         this.streaming = false;
         this.forwarded();
-        if (this.auth.waiting) this.auth.flush();
+        this.auth.flush();
         run = end;
       } else if (kind === Kind.Plain && fast && this.partial.length === 0) {
         this.forwarded();

@@ -79,10 +79,6 @@ export class Pool {
     return this.idle;
   }
 
-  get idleCount(): number {
-    return this.idle.size;
-  }
-
   /**
    * An authenticated connection for a session. Rejects with the dial's
    * UpstreamError when no connection can be had.
