@@ -40,8 +40,11 @@ const Parser = createRequire(import.meta.url)('redis-parser') as new (options: P
 /** Reads every chunk once and returns the number of frames seen. */
 type Reader = (chunks: readonly Buffer[]) => number;
 
-function replyScanner(chunks: readonly Buffer[]): number {
-  const scanner = new ReplyScanner();
+/** The frames a scanner finds in `chunks`, each chunk read once. */
+function countFrames(
+  scanner: { scan(buf: Buffer, pos: number): number },
+  chunks: readonly Buffer[],
+): number {
   let frames = 0;
   for (const chunk of chunks) {
     let pos = 0;
@@ -55,19 +58,12 @@ function replyScanner(chunks: readonly Buffer[]): number {
   return frames;
 }
 
+function replyScanner(chunks: readonly Buffer[]): number {
+  return countFrames(new ReplyScanner(), chunks);
+}
+
 function requestScanner(chunks: readonly Buffer[]): number {
-  const scanner = new RequestScanner();
-  let frames = 0;
-  for (const chunk of chunks) {
-    let pos = 0;
-    while (pos < chunk.length) {
-      const end = scanner.scan(chunk, pos);
-      if (end < 0) break;
-      frames++;
-      pos = end;
-    }
-  }
-  return frames;
+  return countFrames(new RequestScanner(), chunks);
 }
 
 function redisParser(chunks: readonly Buffer[]): number {

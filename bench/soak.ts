@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { makeCertificates, startProxy, startRedis, startTokenService } from '../testbed/index.js';
 import { describeMachine } from './proc.js';
 import { mixFor, Workload, type Tally } from './soak-clients.js';
-import { openFds, rssBytes, sample, scrape, sum } from './soak-probe.js';
+import { metric, openFds, rssBytes, scrape, sum } from '../testbed/observe.js';
 import { RESULTS_DIR, cleanup, cleanupOnSignals, onCleanup, proxyBuild } from './setup.js';
 
 interface Options {
@@ -159,15 +159,15 @@ async function takeSample(pid: number, adminPort: number, tally: Tally, started:
   return {
     elapsedSeconds: Math.round((Date.now() - started) / 1000),
     rssMiB: mib(rssBytes(pid)),
-    heapUsedMiB: mib(sample(metrics, 'nodejs_heap_size_used_bytes')),
+    heapUsedMiB: mib(metric(metrics, 'nodejs_heap_size_used_bytes')),
     fds: openFds(pid),
-    eventLoopP99Ms: ms(sample(metrics, 'nodejs_eventloop_lag_p99_seconds')),
-    eventLoopMaxMs: ms(sample(metrics, 'nodejs_eventloop_lag_max_seconds')),
-    sessions: sample(metrics, 'redis_proxy_client_connections'),
-    upstreamConnections: sample(metrics, 'redis_proxy_upstream_connections'),
+    eventLoopP99Ms: ms(metric(metrics, 'nodejs_eventloop_lag_p99_seconds')),
+    eventLoopMaxMs: ms(metric(metrics, 'nodejs_eventloop_lag_max_seconds')),
+    sessions: metric(metrics, 'redis_proxy_client_connections'),
+    upstreamConnections: metric(metrics, 'redis_proxy_upstream_connections'),
     tokenRefreshes: sum(metrics, 'redis_proxy_token_refreshes_total'),
-    reauthSuccess: sample(metrics, 'redis_proxy_reauthentications_total{result="success"}'),
-    reauthFailure: sample(metrics, 'redis_proxy_reauthentications_total{result="failure"}'),
+    reauthSuccess: metric(metrics, 'redis_proxy_reauthentications_total{result="success"}'),
+    reauthFailure: metric(metrics, 'redis_proxy_reauthentications_total{result="failure"}'),
     abnormalCloses: Object.entries(closed)
       .filter(([reason]) => !CLEAN_REASONS.has(reason))
       .reduce((n, [, count]) => n + count, 0),

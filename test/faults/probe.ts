@@ -3,33 +3,11 @@
  * /proc for memory and descriptors, the admin listener for metrics, and raw
  * sockets for bytes exactly as the proxy sent them.
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 
-/** Resident set size in bytes (VmRSS). */
-export function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-  if (match === null) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(match[1]) * 1024;
-}
+import { metric, scrape } from '../../testbed/observe.js';
 
-/** Open file descriptors of a process. */
-export function openFds(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
-export async function scrape(adminPort: number): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
-  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
-  return res.text();
-}
-
-/** A sample by full name with labels, e.g. `x_total{side="client"}`; 0 if not exported yet. */
-export function metric(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.slice(name.length + 1));
-}
+export { metric, openFds, rssBytes, scrape } from '../../testbed/observe.js';
 
 export async function metricNow(adminPort: number, name: string): Promise<number> {
   return metric(await scrape(adminPort), name);

@@ -1,6 +1,7 @@
 /**
- * What the soak samples from the proxy process: resident memory and open
- * file descriptors from /proc, the rest from its own /metrics.
+ * Reading a running proxy from outside, as an operator would: resident
+ * memory and open descriptors from /proc, counters from its /metrics. Used
+ * by the fault tests and the soak alike.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 
@@ -12,7 +13,7 @@ export function rssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
-/** Open file descriptors (sockets, pipes, files). */
+/** Open file descriptors (sockets, pipes, files) of a process. */
 export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
@@ -24,8 +25,8 @@ export async function scrape(adminPort: number): Promise<string> {
   return res.text();
 }
 
-/** One sample by its full name, labels included; 0 when absent (counter not yet seen). */
-export function sample(text: string, name: string): number {
+/** A sample by full name with labels, e.g. `x_total{side="client"}`; 0 if not exported yet. */
+export function metric(text: string, name: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? 0 : Number(line.slice(name.length + 1));
 }
