@@ -139,7 +139,7 @@ export class Proxy {
     channel.detach();
 
     if (reply === 'PONG') {
-      this.release(upstream, 'quiet');
+      this.release(upstream, 'clean');
       return;
     }
     upstream.socket.destroy();

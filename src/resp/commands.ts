@@ -27,6 +27,12 @@ export const enum Kind {
   Client,
   /** Turns the connection into a replica link: not supported by the proxy. */
   Replication,
+  /**
+   * Forwarded like Plain, but leaves something on the connection the next
+   * client of a pooled connection must not inherit (database, watched keys,
+   * cluster flags).
+   */
+  Stateful,
 }
 
 const KINDS = new Map<string, Kind>([
@@ -58,6 +64,12 @@ const KINDS = new Map<string, Kind>([
   ['CLIENT', Kind.Client],
   ['SYNC', Kind.Replication],
   ['PSYNC', Kind.Replication],
+  ['SELECT', Kind.Stateful],
+  ['WATCH', Kind.Stateful],
+  ['UNWATCH', Kind.Stateful],
+  ['READONLY', Kind.Stateful],
+  ['READWRITE', Kind.Stateful],
+  ['ASKING', Kind.Stateful],
 ]);
 
 /**
@@ -81,7 +93,33 @@ export function classify(buf: Buffer, start: number, end: number): Kind {
 
 /** Kinds whose arguments the request scanner keeps. */
 export function needsArguments(kind: Kind): boolean {
-  return kind !== Kind.Plain && kind !== Kind.Empty;
+  return kind !== Kind.Plain && kind !== Kind.Empty && kind !== Kind.Stateful;
+}
+
+/**
+ * Whether a command of this kind, once forwarded, may leave the server
+ * keeping something for this connection beyond the proxy's own AUTH: a
+ * database, watched keys, a name, tracking, a protocol, subscriptions, a
+ * transaction. A connection that carried none is handed to the next client
+ * as it is; any other is RESET first. Plain commands cannot: a script's
+ * SELECT, for one, ends with the script.
+ */
+export function changesConnection(kind: Kind): boolean {
+  switch (kind) {
+    case Kind.Hello:
+    case Kind.Multi:
+    case Kind.Exec:
+    case Kind.Discard:
+    case Kind.Reset:
+    case Kind.Subscribe:
+    case Kind.Unsubscribe:
+    case Kind.Monitor:
+    case Kind.Client:
+    case Kind.Stateful:
+      return true;
+    default:
+      return false;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
-import { Kind, blockingTimeout } from '../resp/commands.js';
+import { Kind, blockingTimeout, changesConnection } from '../resp/commands.js';
 import { ErrorReply } from '../resp/decode.js';
 import { OK, encodeCommand, encodeError } from '../resp/encode.js';
 import { BlockedCommand, isNullReply } from './blocking.js';
@@ -75,6 +75,7 @@ export class CommandRouter {
     if (state.translating && kind !== Kind.Subscribe && kind !== Kind.Unsubscribe) {
       if (!this.subscriberMayRun(kind, args, bytes)) return;
     }
+    if (changesConnection(kind)) state.connectionChanged = true;
 
     switch (kind) {
       case Kind.Auth:

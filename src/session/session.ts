@@ -214,7 +214,8 @@ export class Session {
       return;
     }
     if (this.closedFlag) {
-      this.ctx.release(upstream, 'quiet');
+      // Unused: it goes back as it came, reset or still to be reset.
+      this.ctx.release(upstream, 'clean');
       return;
     }
     this.upstream = upstream;
@@ -548,7 +549,8 @@ export class Session {
   /**
    * Whether the upstream connection can serve another client, and how: not
    * with a reply or a command half-way, nor while MONITOR or a blocking
-   * command holds it; reset by the pool at once unless the state is quiet.
+   * command holds it; as it is if the client changed nothing on it; else
+   * reset by the pool at once unless the state is quiet.
    */
   private reuse(): Reuse {
     const { queue, monitor, blocked } = this.state;
@@ -562,7 +564,8 @@ export class Session {
       this.upstream !== null &&
       !this.upstream.socket.destroyed;
     if (!usable) return 'close';
-    return this.state.quiet ? 'quiet' : 'reset';
+    if (!this.state.quiet) return 'reset';
+    return this.state.connectionChanged ? 'quiet' : 'clean';
   }
 
   /** For graceful shutdown: close now if nothing is in flight. */

@@ -30,6 +30,12 @@ export class SessionState {
   translating = false;
   blocked: BlockedCommand | null = null;
   deferred: DeferredCommand | null = null;
+  /**
+   * A command went upstream that may have left state on the connection
+   * (changesConnection in commands.ts): it is RESET before another client
+   * uses it.
+   */
+  connectionChanged = false;
 
   constructor(clientAuthenticated: boolean) {
     this.clientAuthenticated = clientAuthenticated;

@@ -29,8 +29,9 @@ export interface Upstream {
   /** Expiry of the token this connection last authenticated with. */
   authExpiresAt: number;
   /**
-   * A client used it and it went straight to the next session: that session
-   * sends RESET and AUTH ahead of its client's first command.
+   * A client left state on it and it was kept as it was (Reuse 'quiet' in
+   * pool.ts): the next session sends RESET and AUTH ahead of its client's
+   * first command.
    */
   mustReset?: boolean;
 }

@@ -27,15 +27,17 @@ export interface PoolOptions {
 export type HandOutSource = 'idle' | 'returned' | 'dialed';
 
 /**
- * How a session gives its connection back: 'close' it; 'reset' it at once
- * (RESET and AUTH before it goes idle); or keep it 'quiet', as the client
- * left it, for the next session to reset ahead of its first command. Only a
- * connection on which the server sends nothing unasked and runs every
- * command at once (no subscription, transaction, MONITOR or RESP3) may be
- * kept quiet: anything it received while idle would close it, and a
- * rotation's AUTH must not be queued in a transaction.
+ * How a session gives its connection back: 'close' it; keep it 'clean',
+ * when the client changed nothing the server keeps per connection (it is
+ * handed on as it is); 'reset' it at once (RESET and AUTH before it goes
+ * idle); or keep it 'quiet', as the client left it, for the next session to
+ * reset ahead of its first command. Only a connection on which the server
+ * sends nothing unasked and runs every command at once (no subscription,
+ * transaction, MONITOR or RESP3) may be kept quiet: anything it received
+ * while idle would close it, and a rotation's AUTH must not be queued in a
+ * transaction.
  */
-export type Reuse = 'close' | 'reset' | 'quiet';
+export type Reuse = 'close' | 'clean' | 'reset' | 'quiet';
 
 interface Waiter {
   resolve(upstream: Upstream): void;
@@ -128,10 +130,11 @@ export class Pool {
       upstream.socket.destroy();
       return;
     }
-    if (reuse === 'quiet') {
-      // Whoever takes it next pipelines RESET and AUTH ahead of its first
-      // command: no round trip, and no write of its own here.
-      upstream.mustReset = true;
+    if (reuse !== 'reset') {
+      // Quiet: whoever takes it next pipelines RESET and AUTH ahead of its
+      // first command; no round trip, and no write of its own here. Clean:
+      // it stays as it is (still to be reset if it came that way).
+      if (reuse === 'quiet') upstream.mustReset = true;
       const waiter = this.waiters.shift();
       if (waiter !== undefined) {
         this.options.onHandOut?.('returned');

@@ -15,6 +15,16 @@ function clientId(reply: string): number {
   return Number(match[1]);
 }
 
+/** How many RESETs the server has run. */
+async function resetCalls(stack: Stack): Promise<number> {
+  const info = await stack.redis.admin.info('commandstats');
+  return Number(/^cmdstat_reset:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+}
+
+async function clientList(stack: Stack): Promise<string> {
+  return (await stack.redis.admin.call('CLIENT', 'LIST', 'TYPE', 'normal')) as string;
+}
+
 /** Upstream connections are reused only in a clean, authenticated state. */
 describe('upstream pool', () => {
   let stack: Stack;
@@ -60,6 +70,47 @@ describe('upstream pool', () => {
     assert.equal(lines[1], '$-1', 'no client name');
     assert.equal(lines[2], '$-1', 'back in database 0');
   });
+
+  it('a connection its client changed nothing on is handed on without RESET', async () => {
+    await sleep(100);
+    // A script's SELECT ends with the script: nothing is left on the connection.
+    const first = await rawExchange(
+      stack.port,
+      'SET plain 1\r\nGET plain\r\nPING\r\nEVAL "redis.call(\'SELECT\', 3) return 1" 0\r\n',
+      4,
+    );
+    assert.equal(first, '+OK\r\n$1\r\n1\r\n+PONG\r\n:1\r\n');
+    const used = /id=(\d+) [^\n]* cmd=eval /.exec(await clientList(stack));
+    assert.ok(used, 'the first client ran EVAL on a connection of its own');
+    const resets = await resetCalls(stack);
+    await sleep(100);
+    const second = await rawExchange(stack.port, 'GET plain\r\nCLIENT ID\r\n', 2);
+    assert.equal(second.split('\r\n')[1], '1', 'database 0');
+    assert.equal(clientId(second), Number(used[1]), 'the same upstream connection was reused');
+    assert.equal(await resetCalls(stack), resets, 'no RESET was sent');
+  });
+
+  for (const command of [
+    'SELECT 0',
+    'WATCH plain',
+    'UNWATCH',
+    'READONLY',
+    'CLIENT SETNAME changed',
+    'HELLO 2',
+    'HELLO 3',
+    'MULTI',
+  ]) {
+    it(`a connection that ran ${command} is reset before its next client`, async () => {
+      // Whatever the last test left is reset by this PING's session.
+      await rawExchange(stack.port, 'PING\r\n', 1);
+      await sleep(100);
+      const resets = await resetCalls(stack);
+      await rawExchange(stack.port, `${command}\r\n`, 1, (text) => text.length > 0);
+      await sleep(100);
+      assert.equal(await rawExchange(stack.port, 'PING\r\n', 1), '+PONG\r\n');
+      assert.equal(await resetCalls(stack), resets + 1);
+    });
+  }
 
   it('a connection with a reply still in flight is not reused', async () => {
     const first = await rawExchange(stack.port, 'CLIENT ID\r\nBLPOP never 0\r\n', 1);
