@@ -15,9 +15,10 @@ export interface Scenario {
   /** Requests per test in a full run. */
   requests: number;
   /**
-   * Requests of an unmeasured first run on each fresh process: Node runs its
-   * first thousands of requests in the interpreter, which would otherwise
-   * count against whichever test comes first.
+   * Requests of an unmeasured run of each test on each fresh process, before
+   * any is measured: Node runs its first thousands of requests in the
+   * interpreter, which would otherwise count against whichever test comes
+   * first.
    */
   warmup: number;
   /** SET first, so that GET reads a value of the scenario's size. */
