@@ -173,32 +173,72 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 /** What string2ll() reads: no '+', no leading zero. */
 const INTEGER = /^(0|-?[1-9]\d*)$/;
 
+/** Where XREAD / XREADGROUP options put the wait and the stream list. */
+interface StreamOptions {
+  block: BlockingTimeout | null;
+  /** Index of the STREAMS keyword. */
+  streams: number;
+}
+
 /**
  * Walks the options the way redis does: each option consumes its values, so
- * a group or consumer named BLOCK or STREAMS is not mistaken for one.
+ * a group or consumer named BLOCK or STREAMS is not mistaken for one. Null
+ * when malformed or without STREAMS (redis answers a syntax error at once).
  */
-function streamBlock(args: readonly Buffer[]): BlockingTimeout | null {
+function streamOptions(args: readonly Buffer[]): StreamOptions | null {
   const group = args[0].toString('latin1').toUpperCase() === 'XREADGROUP';
-  let found: BlockingTimeout | null = null;
+  let block: BlockingTimeout | null = null;
   for (let i = 1; i < args.length; i++) {
     const more = args.length - i - 1;
     const word = args[i].toString('latin1').toUpperCase();
     if (word === 'BLOCK' && more >= 1) {
       i++;
-      found = millisecondsAt(args, i);
-      if (found === null) return null;
+      block = millisecondsAt(args, i);
+      if (block === null) return null;
     } else if (word === 'COUNT' && more >= 1) {
       i++;
     } else if (word === 'GROUP' && group && more >= 2) {
       i += 2;
     } else if (word === 'STREAMS' && more >= 1) {
-      return found;
+      return { block, streams: i };
     } else if (!(word === 'NOACK' && group)) {
       return null;
     }
   }
-  // No STREAMS: redis answers a syntax error at once.
   return null;
+}
+
+function streamBlock(args: readonly Buffer[]): BlockingTimeout | null {
+  return streamOptions(args)?.block ?? null;
+}
+
+/** A `$` id of an XREAD: its place in the arguments and the stream it is for. */
+export interface StreamEnd {
+  index: number;
+  key: Buffer;
+}
+
+/**
+ * The `$` ids of an XREAD ("only entries added from now on"), which a wait
+ * sent again must replace with the stream's last id as it was when the
+ * client's wait began (see blocking.ts). XREADGROUP's `>` needs nothing:
+ * the group remembers what it delivered.
+ */
+export function streamEnds(args: readonly Buffer[]): StreamEnd[] {
+  if (args[0].toString('latin1').toUpperCase() !== 'XREAD') return [];
+  const options = streamOptions(args);
+  if (options === null) return [];
+  const listed = args.length - options.streams - 1;
+  if (listed % 2 !== 0) return [];
+  const count = listed / 2;
+  const ends: StreamEnd[] = [];
+  for (let i = 0; i < count; i++) {
+    const index = options.streams + 1 + count + i;
+    if (args[index].length === 1 && args[index][0] === 0x24 /* $ */) {
+      ends.push({ index, key: args[options.streams + 1 + i] });
+    }
+  }
+  return ends;
 }
 
 function millisecondsAt(args: readonly Buffer[], index: number): BlockingTimeout | null {

@@ -20,9 +20,11 @@ const MIN_SLICE_MS = 50;
  * waits in the list for the next slice). No other connection and no
  * permission beyond the command itself is needed.
  *
- * Known limit: XREAD with the `$` id reads from the stream's end at the
- * moment each slice starts, so an entry appended in the round trip between
- * two slices is not seen. Use explicit ids for exactness.
+ * XREAD's `$` means the stream's end when the command runs, which for a
+ * slice sent again would be later than when the client's wait began: an
+ * entry appended in the round trip between two slices would be skipped. So
+ * the proxy asks for each such stream's last id in the same write as the
+ * first slice, and later slices read from there (`pin`).
  */
 export class BlockedCommand {
   constructor(
@@ -50,6 +52,14 @@ export class BlockedCommand {
       return { bytes, blocked: new BlockedCommand(args, timeout, deadline, false) };
     }
     return slice(args, timeout, deadline, sliceEnd, now);
+  }
+
+  /**
+   * Replaces the argument at `index` (a `$` id) with `id` for every later
+   * slice of this wait.
+   */
+  pin(index: number, id: Buffer): void {
+    this.args[index] = id;
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log.js';
-import { Kind, blockingTimeout, changesConnection } from '../resp/commands.js';
+import { Kind, blockingTimeout, changesConnection, streamEnds } from '../resp/commands.js';
 import { ErrorReply } from '../resp/decode.js';
 import { OK, encodeCommand, encodeError } from '../resp/encode.js';
 import { BlockedCommand, isNullReply } from './blocking.js';
@@ -20,7 +20,7 @@ export interface CommandIO {
   answer(bytes: Buffer, closeReason?: string): void;
   toClient(bytes: Buffer): void;
   /** Sends one of the proxy's own commands; the reply is consumed. */
-  internal(args: string[], onReply: (reply: unknown) => void): void;
+  internal(args: ReadonlyArray<string | Buffer>, onReply: (reply: unknown) => void): void;
   /** RESET logged the upstream connection out: AUTH again now. */
   authenticateAgain(): void;
   /** EXEC or DISCARD went out: a deferred re-AUTH may follow it. */
@@ -277,9 +277,27 @@ export class CommandRouter {
       return;
     }
     const first = BlockedCommand.start(args, bytes, timeout, this.io.sliceEnd());
+    if (first.blocked.sliced) this.pinStreamEnds(first.blocked);
     this.io.writeUpstream(first.bytes);
     this.state.blocked = first.blocked;
     this.io.inspected({ kind: 'inspect', onReply: (frame) => this.blockingReply(frame) });
+  }
+
+  /**
+   * For an XREAD from `$` that will be sent in slices: the last id of each
+   * such stream, read just before the first slice, for the later ones. A
+   * stream that does not exist yet reads from 0-0, as `$` does; if the read
+   * fails (not a stream, not permitted), `$` stays.
+   */
+  private pinStreamEnds(wait: BlockedCommand): void {
+    for (const end of streamEnds(wait.args)) {
+      this.io.internal(['XREVRANGE', end.key, '+', '-', 'COUNT', '1'], (reply) => {
+        if (!Array.isArray(reply)) return;
+        const entry: unknown = reply[0];
+        const last: unknown = Array.isArray(entry) ? entry[0] : Buffer.from('0-0');
+        if (Buffer.isBuffer(last)) wait.pin(end.index, last);
+      });
+    }
   }
 
   private blockingReply(frame: Buffer): void {

@@ -408,7 +408,7 @@ export class Session {
   }
 
   /** Sends one of the proxy's own commands; its reply never reaches the client. */
-  private internal(args: string[], onReply: (reply: unknown) => void): void {
+  private internal(args: ReadonlyArray<string | Buffer>, onReply: (reply: unknown) => void): void {
     this.writeUpstream(encodeCommand(args));
     this.state.queue.push({
       kind: 'internal',

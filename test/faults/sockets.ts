@@ -1,7 +1,8 @@
 /**
  * Network pieces that fault tests put between the proxy and the cache, all on
  * 127.0.0.1 port 0: a TCP relay that can cut one connection after a given
- * number of bytes, and a listener that accepts connections and never answers.
+ * number of bytes or hold what goes to the target for a while, and a
+ * listener that accepts connections and never answers.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -28,8 +29,16 @@ interface CutPlan {
   done: () => void;
 }
 
-/** A byte-counting TCP relay to 127.0.0.1:`targetPort`. */
-export async function startRelay(targetPort: number): Promise<Relay> {
+/**
+ * A byte-counting TCP relay to 127.0.0.1:`targetPort`. With `delayMs`, what
+ * its clients send reaches the target that much later (a slow network in one
+ * direction); replies are not held.
+ */
+export async function startRelay(
+  targetPort: number,
+  options: { delayMs?: number } = {},
+): Promise<Relay> {
+  const delayMs = options.delayMs ?? 0;
   const sockets = new Set<Socket>();
   let accepted = 0;
   let plan: CutPlan | null = null;
@@ -50,7 +59,12 @@ export async function startRelay(targetPort: number): Promise<Relay> {
     client.on('end', () => target.end());
     target.on('end', () => client.end());
     client.on('data', (chunk: Buffer) => {
-      if (!target.write(chunk)) client.pause();
+      if (delayMs > 0) {
+        // Timers of equal delay fire in order: the stream stays in order.
+        setTimeout(() => target.write(chunk), delayMs);
+      } else if (!target.write(chunk)) {
+        client.pause();
+      }
     });
     target.on('drain', () => client.resume());
     client.on('drain', () => target.resume());

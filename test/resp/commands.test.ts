@@ -4,8 +4,10 @@ import fc from 'fast-check';
 import {
   Kind,
   blockingTimeout,
+  changesConnection,
   classify,
   needsArguments,
+  streamEnds,
   withTimeout,
   type BlockingTimeout,
 } from '../../src/resp/commands.js';
@@ -54,6 +56,12 @@ describe('classify', () => {
     ['client', Kind.Client],
     ['SYNC', Kind.Replication],
     ['psync', Kind.Replication],
+    ['SELECT', Kind.Stateful],
+    ['watch', Kind.Stateful],
+    ['UNWATCH', Kind.Stateful],
+    ['READONLY', Kind.Stateful],
+    ['readwrite', Kind.Stateful],
+    ['ASKING', Kind.Stateful],
     // Near misses stay plain.
     ['AUT', Kind.Plain],
     ['AUTHS', Kind.Plain],
@@ -82,13 +90,53 @@ describe('classify', () => {
     assert.equal(classify(buf, 1, 6), Kind.Plain);
   });
 
-  it('keeps arguments of every kind but Plain and Empty', () => {
+  it('keeps arguments of every kind but Plain, Empty and Stateful', () => {
     assert.equal(needsArguments(Kind.Plain), false);
     assert.equal(needsArguments(Kind.Empty), false);
+    assert.equal(needsArguments(Kind.Stateful), false);
     for (const kind of [Kind.Auth, Kind.Subscribe, Kind.Blocking, Kind.StreamRead]) {
       assert.equal(needsArguments(kind), true);
     }
   });
+});
+
+describe('changesConnection', () => {
+  it('holds for what can leave state on the connection, not for plain or local commands', () => {
+    const changing = [Kind.Hello, Kind.Multi, Kind.Exec, Kind.Discard, Kind.Reset];
+    changing.push(Kind.Subscribe, Kind.Unsubscribe, Kind.Monitor, Kind.Client, Kind.Stateful);
+    for (const kind of changing) assert.equal(changesConnection(kind), true, `kind ${kind}`);
+    const leaving = [Kind.Plain, Kind.Empty, Kind.Auth, Kind.Quit, Kind.Ping];
+    leaving.push(Kind.Blocking, Kind.StreamRead, Kind.Replication);
+    for (const kind of leaving) assert.equal(changesConnection(kind), false, `kind ${kind}`);
+  });
+});
+
+describe('streamEnds', () => {
+  const cases: Array<[string, Array<[number, string]>]> = [
+    ['XREAD BLOCK 0 STREAMS s $', [[5, 's']]],
+    ['xread COUNT 2 BLOCK 0 streams a b $ 0-1', [[8, 'a']]],
+    [
+      'XREAD BLOCK 0 STREAMS a b $ $',
+      [
+        [6, 'a'],
+        [7, 'b'],
+      ],
+    ],
+    ['XREAD BLOCK 0 STREAMS $ $', [[5, '$']]],
+    ['XREAD BLOCK 0 STREAMS s 0-0', []],
+    // Unbalanced or malformed: redis answers the error, nothing to pin.
+    ['XREAD BLOCK 0 STREAMS a b $', []],
+    ['XREAD BLOCK x STREAMS s $', []],
+    // The group tracks what it delivered; `$` there is not XREAD's.
+    ['XREADGROUP GROUP g c BLOCK 0 STREAMS s $', []],
+    ['BLPOP $ 0', []],
+  ];
+  for (const [line, expected] of cases) {
+    it(line, () => {
+      const found = streamEnds(args(line)).map(({ index, key }) => [index, key.toString()]);
+      assert.deepEqual(found, expected);
+    });
+  }
 });
 
 describe('blockingTimeout', () => {
