@@ -26,6 +26,14 @@ import {
 import { costTable, latencyTable, ratioTable, summarize, type RunRecord } from './stats.js';
 import { SYSTEMS, installed, startSystem, type Setup, type SystemName } from './systems.js';
 
+const USAGE =
+  'usage: node dist/bench/run.js [--rounds N] [--quick] [--scenarios a,b] [--systems a,b] ' +
+  `[--proxy-cli path]\n  scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n` +
+  `  systems: ${SYSTEMS.join(', ')}\n`;
+
+/** A mistake on the command line: said in one line with the usage, no stack. */
+class UsageError extends Error {}
+
 /** No single redis-benchmark run of the default set takes a tenth of this. */
 const RUN_TIMEOUT_MS = 180_000;
 /** Lets connections closed at the end of a run be handled before CPU is read. */
@@ -135,18 +143,20 @@ async function main(): Promise<void> {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rounds: { type: 'string', default: '5' },
-      quick: { type: 'boolean', default: false },
-      scenarios: { type: 'string' },
-      systems: { type: 'string' },
-      'proxy-cli': { type: 'string' },
-    },
-  });
+  let values;
+  try {
+    values = parseOptionValues(argv);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
   const rounds = values.quick ? 1 : Number(values.rounds);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds wants a positive integer');
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    throw new UsageError('--rounds wants a positive integer');
+  }
 
   const scenarios = pick(
     values.scenarios,
@@ -164,6 +174,21 @@ function parseOptions(argv: string[]): Options {
   return { rounds, quick: values.quick, scenarios, systems, proxyCli: values['proxy-cli'] };
 }
 
+function parseOptionValues(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      help: { type: 'boolean', default: false },
+      rounds: { type: 'string', default: '5' },
+      quick: { type: 'boolean', default: false },
+      scenarios: { type: 'string' },
+      systems: { type: 'string' },
+      'proxy-cli': { type: 'string' },
+    },
+  });
+  return values;
+}
+
 /** A comma-separated list checked against the known names; all of them when absent. */
 function pick(list: string | undefined, known: string[], what: string): string[] {
   if (list === undefined) return known;
@@ -172,7 +197,7 @@ function pick(list: string | undefined, known: string[], what: string): string[]
     .map((s) => s.trim())
     .filter((s) => s !== '');
   const unknown = names.filter((n) => !known.includes(n));
-  if (unknown.length > 0) throw new Error(`unknown ${what}: ${unknown.join(', ')}`);
+  if (unknown.length > 0) throw new UsageError(`unknown ${what}: ${unknown.join(', ')}`);
   return names;
 }
 
@@ -328,7 +353,8 @@ cleanupOnSignals();
 
 main()
   .catch((err: Error) => {
-    process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+    if (err instanceof UsageError) process.stderr.write(`bench: ${err.message}\n${USAGE}`);
+    else process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
     process.exitCode = 1;
   })
   .finally(() => cleanup());
