@@ -19,7 +19,7 @@ export const enum Kind {
   Subscribe,
   Unsubscribe,
   Ping,
-  /** Blocks until data arrives or its timeout passes. */
+  /** Blocks until data arrives (or replicas acknowledge, for WAIT) or its timeout passes. */
   Blocking,
   /** XREAD / XREADGROUP: blocking only with a BLOCK option. */
   StreamRead,
@@ -58,6 +58,8 @@ const KINDS = new Map<string, Kind>([
   ['BZPOPMIN', Kind.Blocking],
   ['BZPOPMAX', Kind.Blocking],
   ['BZMPOP', Kind.Blocking],
+  ['WAIT', Kind.Blocking],
+  ['WAITAOF', Kind.Blocking],
   ['XREAD', Kind.StreamRead],
   ['XREADGROUP', Kind.StreamRead],
   ['MONITOR', Kind.Monitor],
@@ -148,6 +150,10 @@ export function blockingTimeout(args: readonly Buffer[]): BlockingTimeout | null
     case 'XREAD':
     case 'XREADGROUP':
       return streamBlock(args);
+    case 'WAIT':
+      return args.length === 3 ? millisecondsAt(args, 2) : null;
+    case 'WAITAOF':
+      return args.length === 4 ? millisecondsAt(args, 3) : null;
     default:
       return secondsAt(args, args.length - 1);
   }

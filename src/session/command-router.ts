@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import { Kind, blockingTimeout, changesConnection, streamEnds } from '../resp/commands.js';
 import { ErrorReply } from '../resp/decode.js';
 import { OK, encodeCommand, encodeError } from '../resp/encode.js';
-import { BlockedCommand, isNullReply } from './blocking.js';
+import { BlockedCommand } from './blocking.js';
 import { HELLO_NOAUTH, NOAUTH, WRONGPASS, parseHello, passwordMatches } from './client-auth.js';
 import { isErrorFrame, notAllowedWhileSubscribed, pingReplyForSubscriber } from './pubsub.js';
 import type { Expectation } from './reply-queue.js';
@@ -303,7 +303,7 @@ export class CommandRouter {
   private blockingReply(frame: Buffer): void {
     const { state, io, ctx } = this;
     const blocked = state.blocked!;
-    if (blocked.sliced && isNullReply(frame)) {
+    if (blocked.sliced && blocked.ranOut(frame)) {
       const next = blocked.next(io.sliceEnd());
       if (next !== null) {
         ctx.metrics.blockingSlices.inc();

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { Redis } from 'ioredis';
+
+import { ADMIN_USER } from '../../testbed/index.js';
 
 import { sleep, startStack, waitForToken, type Stack } from '../support/stack.js';
 
@@ -97,4 +103,56 @@ describe('blocking commands across token expiry', () => {
     );
     assert.deepEqual(closes, []);
   });
+
+  it(
+    'WAIT for a replica waits through expiries: its own timeout, or the first acknowledgement',
+    { timeout: 60_000 },
+    async (t) => {
+      const timed = client('wait-timed');
+      const forever = client('wait-forever');
+      await forever.set('wait:key', 'v');
+      const slicesBefore = await metric(stack, 'redis_proxy_blocking_reissues_total');
+
+      // No replica yet: both wait; one gives up after its own timeout.
+      const timeoutMs = LIFETIME_S * 1000 * 1.5;
+      const started = Date.now();
+      const waitingForever = forever.call('WAIT', '1', '0');
+      assert.equal(await timed.call('WAIT', '1', String(timeoutMs)), 0);
+      const waited = Date.now() - started;
+      assert.ok(waited >= timeoutMs - 50, `answered after ${waited} ms, asked ${timeoutMs}`);
+
+      // A replica connects and acknowledges the write: the other wait ends with it.
+      const replica = await startReplica(stack);
+      t.after(() => replica.stop());
+      assert.equal(await waitingForever, 1);
+
+      const slices = (await metric(stack, 'redis_proxy_blocking_reissues_total')) - slicesBefore;
+      assert.ok(slices >= 2, `both waits were sliced (${slices} reissues)`);
+      assert.deepEqual(closes, [], 'no connection was closed');
+    },
+  );
 });
+
+/** A redis-server replicating the testbed's over TLS, listening on a unix socket only. */
+async function startReplica(stack: Stack): Promise<{ stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'replica-'));
+  const { certs, redis } = stack;
+  const child: ChildProcess = spawn(
+    'redis-server',
+    [
+      ...['--port', '0', '--unixsocket', join(dir, 'replica.sock')],
+      ...['--save', '', '--appendonly', 'no', '--dir', dir],
+      ...['--replicaof', '127.0.0.1', String(redis.tlsPort), '--tls-replication', 'yes'],
+      ...['--tls-cert-file', certs.serverCertFile, '--tls-key-file', certs.serverKeyFile],
+      ...['--tls-ca-cert-file', certs.caFile],
+      ...['--masteruser', ADMIN_USER, '--masterauth', redis.adminPassword],
+    ],
+    { stdio: 'ignore' },
+  );
+  return {
+    async stop() {
+      child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
