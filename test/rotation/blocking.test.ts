@@ -8,7 +8,6 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 
 import { ADMIN_USER } from '../../testbed/index.js';
-
 import { sleep, startStack, waitForToken, type Stack } from '../support/stack.js';
 
 /** Tokens live this long: every wait below spans several of them. */
