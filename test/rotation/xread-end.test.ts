@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { Redis } from 'ioredis';
 
+import { pollUntil } from '../faults/probe.js';
 import { startRelay, type Relay } from '../faults/sockets.js';
 import { startTestbed, type StartedProxy, type Testbed } from '../faults/testbed.js';
 import { sleep } from '../support/stack.js';
@@ -10,6 +11,8 @@ import { sleep } from '../support/stack.js';
 const LIFETIME_S = 3;
 /** How late the proxy's commands reach the cache: the gap between two slices of a wait. */
 const DELAY_MS = 250;
+/** A CLIENT LIST line of a connection blocked in XREAD. */
+const BLOCKED_XREAD = /^id=(\d+) .* flags=b .*cmd=xread/m;
 
 /**
  * `XREAD BLOCK 0 STREAMS s $` waits for entries added after it began. Sent
@@ -48,29 +51,26 @@ describe('XREAD from $ across slices', () => {
     const reading = reader.xread('BLOCK', 0, 'STREAMS', 'gap:stream', '$');
 
     // The reader's upstream connection, blocked in the first slice.
-    const id = await poll(async () => {
-      const list = String(await admin.call('CLIENT', 'LIST', 'TYPE', 'normal'));
-      return /^id=(\d+) .* flags=b .*cmd=xread/m.exec(list)?.[1] ?? null;
-    }, 5000);
+    const blocked = await pollUntil(
+      async () => String(await admin.call('CLIENT', 'LIST', 'TYPE', 'normal')),
+      (list) => BLOCKED_XREAD.test(list),
+      5000,
+      5,
+    );
+    const id = BLOCKED_XREAD.exec(blocked)?.[1];
+    assert.ok(id !== undefined, `no blocked XREAD upstream: ${blocked}`);
     // That slice ends before the token expires; the next one reaches the
     // cache DELAY_MS later. Append in between.
-    await poll(async () => {
-      const line = String(await admin.call('CLIENT', 'LIST', 'ID', id));
-      return /flags=\w*b/.test(line) ? null : line;
-    }, LIFETIME_S * 1000);
+    const between = await pollUntil(
+      async () => String(await admin.call('CLIENT', 'LIST', 'ID', id)),
+      (line) => !/flags=\w*b/.test(line),
+      LIFETIME_S * 1000,
+      5,
+    );
+    assert.ok(!/flags=\w*b/.test(between), `the first slice never ended: ${between}`);
     const added = await admin.xadd('gap:stream', '*', 'n', '1');
 
     const reply = await Promise.race([reading, sleep(LIFETIME_S * 1000).then(() => 'timeout')]);
     assert.deepEqual(reply, [['gap:stream', [[added, ['n', '1']]]]]);
   });
 });
-
-async function poll<T>(check: () => Promise<T | null>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`nothing after ${timeoutMs} ms`);
-    await sleep(5);
-  }
-}
